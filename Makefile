@@ -1,0 +1,65 @@
+# pkgserver: `make run` starts the server on the embedded store; `make test`
+# runs the whole suite on a fresh machine (it installs the tools it needs).
+SHELL := /bin/bash
+GO ?= go
+TOOLS := $(CURDIR)/.tools/bin
+REGISTRY_VERSION := v3.1.2
+ORAS_VERSION := v1.3.6
+export PKGSERVER_REGISTRY_BIN := $(TOOLS)/registry
+export PKGSERVER_ORAS_BIN := $(TOOLS)/oras
+
+.PHONY: all build run test test-unit test-e2e tools fmt vet fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -o bin/pkgserver ./cmd/pkgserver
+
+run: build
+	./bin/pkgserver $(ARGS)
+
+tools: $(TOOLS)/registry $(TOOLS)/oras
+
+# Real clients and a real registry for the end-to-end tests, built from the
+# Go module proxy at pinned versions.
+$(TOOLS)/registry:
+	GOBIN=$(TOOLS) $(GO) install github.com/distribution/distribution/v3/cmd/registry@$(REGISTRY_VERSION)
+
+$(TOOLS)/oras:
+	GOBIN=$(TOOLS) $(GO) install oras.land/oras/cmd/oras@$(ORAS_VERSION)
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+test: tools fmt vet
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+test-unit:
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
+
+test-e2e: tools
+	$(GO) test -race -count=1 -timeout 30m ./e2e/...
+
+# Short runs of every fuzzer; longer runs: make fuzz FUZZTIME=5m
+FUZZTIME ?= 15s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list 'Fuzz.*' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+# Benchmark against the targets of issue 6 (docs/performance.md); under 15
+# minutes on 2 cores. Smaller: make bench BENCH_LIST_SIZES=1000,10000; tiny: go run ./cmd/pkgbench -quick
+BENCH_PACKAGES ?= 1000
+BENCH_LIST_SIZES ?= 1000,10000,100000
+BENCH_ITERATIONS ?= 50
+BENCH_ARGS ?=
+bench: build tools
+	$(GO) run ./cmd/pkgbench -server-bin bin/pkgserver -packages $(BENCH_PACKAGES) -list-sizes $(BENCH_LIST_SIZES) -iterations $(BENCH_ITERATIONS) $(BENCH_ARGS)
+
+clean:
+	rm -rf bin .tools pkgserver-data

@@ -1,0 +1,64 @@
+// Package v1alpha1 holds the config.pkg.pkgserver.dev/v1alpha1 API: the Repository kind.
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Group, Version and Kinds of this API.
+const (
+	Group          = "config.pkg.pkgserver.dev"
+	Version        = "v1alpha1"
+	RepositoryKind = "Repository"
+	// RepositoryResource is the plural resource name used in paths.
+	RepositoryResource = "repositories"
+	// RepositoryTypeOCI is the only repository type: packages in an OCI registry.
+	RepositoryTypeOCI = "oci"
+)
+
+// SchemeGroupVersion is the group and version of this package.
+var SchemeGroupVersion = metav1.GroupVersion{Group: Group, Version: Version}
+
+// Repository is a namespace of an OCI registry that holds packages.
+type Repository struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   RepositorySpec   `json:"spec,omitempty"`
+	Status RepositoryStatus `json:"status,omitempty"`
+}
+
+// RepositorySpec says where the packages are.
+type RepositorySpec struct {
+	// Type is always "oci".
+	Type string `json:"type,omitempty"`
+	// Deployment is true for a deployment repository, false for a catalog (blueprint) one.
+	Deployment bool `json:"deployment,omitempty"`
+	// Description is free text for people.
+	Description string `json:"description,omitempty"`
+	// OCI locates the registry namespace.
+	OCI *OCIRepository `json:"oci,omitempty"`
+}
+
+// OCIRepository is a registry namespace.
+type OCIRepository struct {
+	// Registry is `host[:port]/path prefix`. Empty means the embedded store with
+	// prefix `<namespace>/<repository name>`.
+	Registry string `json:"registry,omitempty"`
+	// PlainHTTP talks HTTP instead of HTTPS to the registry.
+	PlainHTTP bool `json:"plainHTTP,omitempty"`
+}
+
+// RepositoryStatus reports whether the registry is reachable.
+type RepositoryStatus struct {
+	// Address is the registry namespace in use, `host[:port]/prefix`.
+	Address    string             `json:"address,omitempty"`
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// RepositoryList is a list of repositories.
+type RepositoryList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Repository `json:"items"`
+}

@@ -1,0 +1,191 @@
+// Package v1alpha1 holds the pkg.pkgserver.dev/v1alpha1 API: PackageRevision (the
+// metadata and lifecycle of one revision of a package) and PackageRevisionResources
+// (its files).
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Group, Version, kinds and resources of this API.
+const (
+	Group                            = "pkg.pkgserver.dev"
+	Version                          = "v1alpha1"
+	PackageRevisionKind              = "PackageRevision"
+	PackageRevisionResourcesKind     = "PackageRevisionResources"
+	PackageRevisionResource          = "packagerevisions"
+	PackageRevisionResourcesResource = "packagerevisionresources"
+
+	// LatestRevisionLabel is "true" on the newest published revision of a package.
+	LatestRevisionLabel = "pkg.pkgserver.dev/latest-revision"
+	// CatalogTarget is the target of every package of a catalog repository.
+	CatalogTarget = "catalog"
+)
+
+// SchemeGroupVersion is the group and version of this package.
+var SchemeGroupVersion = metav1.GroupVersion{Group: Group, Version: Version}
+
+// Lifecycle is the state of a package revision.
+type Lifecycle string
+
+// Lifecycle values. See docs/format.md for the transitions.
+const (
+	LifecycleDraft            Lifecycle = "draft"
+	LifecycleProposed         Lifecycle = "proposed"
+	LifecyclePublished        Lifecycle = "published"
+	LifecycleDeletionProposed Lifecycle = "deletionProposed"
+)
+
+// TaskType names how a revision was made.
+type TaskType string
+
+// Task types accepted at creation.
+const (
+	TaskTypeInit  TaskType = "init"
+	TaskTypeClone TaskType = "clone"
+	TaskTypeEdit  TaskType = "edit"
+)
+
+// PackageRevision is the metadata view of one revision of one package.
+type PackageRevision struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   PackageRevisionSpec   `json:"spec,omitempty"`
+	Status PackageRevisionStatus `json:"status,omitempty"`
+}
+
+// PackageRevID identifies a revision: the object name is
+// `<target>.<repository>.<realm with "/" as ":">.<package>.<workspace>`.
+type PackageRevID struct {
+	// Target is the deployment target; "catalog" for catalog packages.
+	Target string `json:"target,omitempty"`
+	// Repository is the name of the Repository object.
+	Repository string `json:"repository,omitempty"`
+	// Realm is a grouping path; it may contain "/".
+	Realm string `json:"realm,omitempty"`
+	// Package is the package name.
+	Package string `json:"package,omitempty"`
+	// Workspace names this line of work; unique per package.
+	Workspace string `json:"workspace,omitempty"`
+	// Revision is "vN" once published, empty before.
+	Revision string `json:"revision,omitempty"`
+}
+
+// PackageRevisionSpec is the desired state of a revision.
+type PackageRevisionSpec struct {
+	PackageRevID PackageRevID `json:"packageRevID"`
+	Lifecycle    Lifecycle    `json:"lifecycle,omitempty"`
+	// Tasks says how the revision was made; only tasks[0] is read, at creation.
+	Tasks []Task `json:"tasks,omitempty"`
+	// Upstream is the revision this one was cloned from, if any.
+	Upstream *Upstream `json:"upstream,omitempty"`
+	// ReadinessGates name conditions that must be True before approval.
+	ReadinessGates []ReadinessGate `json:"readinessGates,omitempty"`
+}
+
+// Task is one step that produced the revision.
+type Task struct {
+	Type  TaskType   `json:"type"`
+	Init  *InitTask  `json:"init,omitempty"`
+	Clone *CloneTask `json:"clone,omitempty"`
+	Edit  *EditTask  `json:"edit,omitempty"`
+}
+
+// InitTask creates an empty package with its Kptfile.
+type InitTask struct {
+	Description string   `json:"description,omitempty"`
+	Keywords    []string `json:"keywords,omitempty"`
+	Site        string   `json:"site,omitempty"`
+}
+
+// CloneTask copies a published revision of any repository.
+type CloneTask struct {
+	// Upstream is the object name of the published PackageRevision to clone
+	// (in the same namespace).
+	Upstream UpstreamRef `json:"upstream"`
+}
+
+// EditTask starts a new draft from a published revision of the same package.
+type EditTask struct {
+	// Source is the object name of the published PackageRevision to start from.
+	Source UpstreamRef `json:"source"`
+}
+
+// UpstreamRef names a PackageRevision.
+type UpstreamRef struct {
+	Name string `json:"name"`
+}
+
+// Upstream records where a cloned revision came from.
+type Upstream struct {
+	// Name is the upstream PackageRevision object name.
+	Name         string       `json:"name,omitempty"`
+	PackageRevID PackageRevID `json:"packageRevID,omitempty"`
+}
+
+// ReadinessGate names a condition type.
+type ReadinessGate struct {
+	ConditionType string `json:"conditionType"`
+}
+
+// PackageRevisionStatus is the observed state of a revision.
+type PackageRevisionStatus struct {
+	// PublishedBy is who approved the publication.
+	PublishedBy      string       `json:"publishedBy,omitempty"`
+	PublishTimestamp *metav1.Time `json:"publishTimestamp,omitempty"`
+	// UpstreamLock pins the exact upstream artifact a clone came from.
+	UpstreamLock *UpstreamLock      `json:"upstreamLock,omitempty"`
+	Conditions   []metav1.Condition `json:"conditions,omitempty"`
+	// OCI locates the artifact that holds this revision.
+	OCI *OCIStatus `json:"oci,omitempty"`
+}
+
+// UpstreamLock is the resolved upstream.
+type UpstreamLock struct {
+	// Reference is the upstream artifact, `host[:port]/repo:tag`.
+	Reference string `json:"reference,omitempty"`
+	// Digest is the upstream manifest digest.
+	Digest string `json:"digest,omitempty"`
+}
+
+// OCIStatus locates a revision's artifact.
+type OCIStatus struct {
+	// Reference is the full reference with its tag, as `oras pull` takes it.
+	Reference string `json:"reference,omitempty"`
+	// Digest is the manifest digest.
+	Digest string `json:"digest,omitempty"`
+}
+
+// PackageRevisionList is a list of package revisions.
+type PackageRevisionList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []PackageRevision `json:"items"`
+}
+
+// PackageRevisionResources is the content view of a revision.
+type PackageRevisionResources struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   PackageRevisionResourcesSpec   `json:"spec,omitempty"`
+	Status PackageRevisionResourcesStatus `json:"status,omitempty"`
+}
+
+// PackageRevisionResourcesSpec holds the files.
+type PackageRevisionResourcesSpec struct {
+	PackageRevID PackageRevID `json:"packageRevID,omitempty"`
+	// Resources maps a relative, clean, forward-slash path to the file's text.
+	Resources map[string]string `json:"resources,omitempty"`
+}
+
+// PackageRevisionResourcesStatus is empty for now; kept for the Kubernetes shape.
+type PackageRevisionResourcesStatus struct{}
+
+// PackageRevisionResourcesList is a list of PackageRevisionResources.
+type PackageRevisionResourcesList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []PackageRevisionResources `json:"items"`
+}

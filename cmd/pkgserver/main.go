@@ -1,0 +1,35 @@
+// Command pkgserver serves Kubernetes configuration packages kept in OCI registries.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"pkgserver.dev/pkgserver/pkg/server"
+)
+
+func main() {
+	var cfg server.Config
+	var level slog.Level
+	flag.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "address to serve the API and the embedded registry on")
+	flag.StringVar(&cfg.DataDir, "data-dir", "./pkgserver-data", "directory of the embedded OCI image layout")
+	flag.StringVar(&cfg.ExternalAddress, "external-address", "", "host:port clients use to reach this server (default: the listen address)")
+	flag.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", 8<<20, "largest accepted request body; larger ones get 413")
+	flag.DurationVar(&cfg.RescanInterval, "rescan-interval", 0, "how often to list registries again for packages pushed by others (0: only on restart)")
+	flag.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 0, "how long requests in flight may finish after SIGTERM (default 30s)")
+	flag.TextVar(&level, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
+	flag.Parse()
+
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := server.Run(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "pkgserver:", err)
+		os.Exit(1)
+	}
+}

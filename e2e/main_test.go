@@ -1,0 +1,40 @@
+// Package e2e holds the end-to-end tests: they build the pkgserver binary,
+// run it as a real process (against its embedded store and against a real
+// CNCF distribution registry) and drive it over HTTP like any client would.
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"testing"
+
+	"pkgserver.dev/pkgserver/e2e/internal/harness"
+)
+
+// serverBin is the pkgserver binary built once for the whole run.
+var serverBin string
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	root, err := harness.ModuleRoot()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	harness.DefaultTool(root, harness.EnvRegistryBin, "registry")
+	harness.DefaultTool(root, harness.EnvOrasBin, "oras")
+	dir, err := os.MkdirTemp("", "pkgserver-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if serverBin, err = harness.Build(root, dir); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	return m.Run()
+}

@@ -1,0 +1,69 @@
+package apiserver
+
+import (
+	"context"
+	"strconv"
+
+	configapi "pkgserver.dev/pkgserver/api/config/v1alpha1"
+
+	pkgapi "pkgserver.dev/pkgserver/api/pkg/v1alpha1"
+	"pkgserver.dev/pkgserver/pkg/engine"
+	"pkgserver.dev/pkgserver/pkg/errdef"
+)
+
+var (
+	_ engine.Watcher       = (*fakeEngine)(nil)
+	_ engine.StatusUpdater = (*fakeEngine)(nil)
+)
+
+// UpdatePackageRevisionStatus sets the conditions of a stored revision.
+func (f *fakeEngine) UpdatePackageRevisionStatus(_ context.Context, pr *pkgapi.PackageRevision) (*pkgapi.PackageRevision, error) {
+	if err := f.enter(); err != nil {
+		return nil, err
+	}
+	defer f.mu.Unlock()
+	cur, err := getOf(f.prs, "package revision", pr.Namespace, pr.Name)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkVersion(&cur.ObjectMeta, &pr.ObjectMeta); err != nil {
+		return nil, err
+	}
+	cur.Status.Conditions = pr.Status.Conditions
+	f.prs[key(pr.Namespace, pr.Name)] = cur
+	return clone(cur), nil
+}
+
+// Watch hands out the channel tests feed through f.events.
+func (f *fakeEngine) Watch(_ context.Context, kind, rv string) (<-chan engine.Event, error) {
+	if rv == "1" {
+		return nil, errdef.ErrGone
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.events == nil {
+		f.events = map[string]chan engine.Event{}
+	}
+	ch := make(chan engine.Event, 16)
+	f.events[kind] = ch
+	return ch, nil
+}
+
+// ResourceVersion implements engine.Watcher.
+func (f *fakeEngine) ResourceVersion() string { return strconv.Itoa(42) }
+
+var _ engine.Refresher = (*fakeEngine)(nil)
+
+// RefreshRepository returns the repository; refreshes counts the calls.
+func (f *fakeEngine) RefreshRepository(_ context.Context, ns, name string) (*configapi.Repository, error) {
+	if err := f.enter(); err != nil {
+		return nil, err
+	}
+	defer f.mu.Unlock()
+	f.refreshes++
+	r, err := getOf(f.repos, "repository", ns, name)
+	if err != nil {
+		return nil, err
+	}
+	return clone(r), nil
+}

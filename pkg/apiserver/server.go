@@ -1,0 +1,100 @@
+package apiserver
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"pkgserver.dev/pkgserver/pkg/engine"
+	"pkgserver.dev/pkgserver/pkg/errdef"
+)
+
+// DefaultMaxBodyBytes is the request body limit when Options.MaxBodyBytes is 0.
+const DefaultMaxBodyBytes int64 = 8 << 20
+
+// Options configure New. The zero value is usable.
+type Options struct {
+	// MaxBodyBytes caps request bodies of the /apis routes; larger ones get a
+	// 413. Zero or less means DefaultMaxBodyBytes (8 MiB).
+	MaxBodyBytes int64
+	// Logger receives request logs at debug level and failures at error
+	// level. Nil discards them.
+	Logger *slog.Logger
+	// Ready reports whether the server can take traffic; /readyz answers 503
+	// with its error. Nil means always ready.
+	Ready func() error
+	// Mount, if set, is called last to add more routes (for example the OCI
+	// /v2/ API). Those routes get the logging and panic recovery middleware
+	// but not the body limit, and should write their own error bodies.
+	Mount func(e *echo.Echo)
+}
+
+// server holds what the handlers share.
+type server struct {
+	svc     engine.Service
+	maxBody int64
+	log     *slog.Logger
+	ready   func() error
+}
+
+// New returns an Echo instance serving svc under /apis, the discovery
+// documents, /healthz and /readyz.
+func New(svc engine.Service, opts Options) *echo.Echo {
+	s := &server{svc: svc, maxBody: opts.MaxBodyBytes, log: opts.Logger, ready: opts.Ready}
+	if s.maxBody <= 0 {
+		s.maxBody = DefaultMaxBodyBytes
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = s.handleError
+	// Logging wraps recovery so a recovered panic is logged with its 500.
+	e.Use(s.logRequests, s.recoverPanics)
+
+	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
+	e.GET("/readyz", s.readyz)
+
+	groups := apiGroups(svc)
+	registerDiscovery(e, groups)
+	registerOpenAPI(e, groups)
+	for _, g := range groups {
+		for _, r := range g.resources {
+			r.register(e, s)
+		}
+	}
+	if opts.Mount != nil {
+		opts.Mount(e)
+	}
+	return e
+}
+
+func (s *server) readyz(c echo.Context) error {
+	if s.ready != nil {
+		if err := s.ready(); err != nil {
+			return newError(errdef.ErrUnavailable, "not ready: %v", err)
+		}
+	}
+	return c.String(http.StatusOK, "ok")
+}
+
+// remoteUser is who asked: the authenticating proxy's header first, then the
+// impersonation header kubectl --as sends.
+func remoteUser(r *http.Request) string {
+	for _, h := range []string{"X-Remote-User", "Impersonate-User"} {
+		if u := r.Header.Get(h); u != "" {
+			return u
+		}
+	}
+	return "anonymous"
+}
+
+// panicError reports a recovered panic as an internal error. The panic value
+// goes to the log, not to the client.
+type panicError struct{ value any }
+
+func (e panicError) Error() string { return "internal error while serving the request" }

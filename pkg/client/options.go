@@ -1,0 +1,54 @@
+package client
+
+import (
+	"errors"
+	"net/http"
+)
+
+// Option configures a Client.
+type Option func(*options) error
+
+type options struct {
+	httpClient *http.Client
+	user       string
+	userAgent  string
+}
+
+// DefaultUserAgent is the User-Agent sent when WithUserAgent is not given.
+const DefaultUserAgent = "pkgserver-client"
+
+// UserHeader is the request header that carries the user name given with
+// WithUser; the server records it, for example as status.publishedBy.
+const UserHeader = "X-Remote-User"
+
+// WithHTTPClient sets the HTTP client used for every request.
+// The default is http.DefaultClient.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(o *options) error {
+		if hc == nil {
+			return errors.New("client: WithHTTPClient: nil *http.Client")
+		}
+		o.httpClient = hc
+		return nil
+	}
+}
+
+// WithUser sends user in the X-Remote-User header of every request.
+// The default sends no user.
+func WithUser(user string) Option {
+	return func(o *options) error {
+		o.user = user
+		return nil
+	}
+}
+
+// WithUserAgent sets the User-Agent header. The default is DefaultUserAgent.
+func WithUserAgent(ua string) Option {
+	return func(o *options) error {
+		if ua == "" {
+			return errors.New("client: WithUserAgent: empty user agent")
+		}
+		o.userAgent = ua
+		return nil
+	}
+}

@@ -1,0 +1,69 @@
+package engine
+
+import (
+	"context"
+
+	configapi "pkgserver.dev/pkgserver/api/config/v1alpha1"
+	pkgapi "pkgserver.dev/pkgserver/api/pkg/v1alpha1"
+)
+
+// Service is what the HTTP API needs from the engine. Errors wrap the sentinels
+// of pkg/errdef; messages name the field or file at fault. A namespace of "" in
+// a List means all namespaces. Lists are returned sorted by namespace, then name;
+// filtering by selectors and paging are the caller's job.
+type Service interface {
+	ListRepositories(ctx context.Context, namespace string) ([]configapi.Repository, error)
+	GetRepository(ctx context.Context, namespace, name string) (*configapi.Repository, error)
+	CreateRepository(ctx context.Context, repo *configapi.Repository) (*configapi.Repository, error)
+	UpdateRepository(ctx context.Context, repo *configapi.Repository) (*configapi.Repository, error)
+	DeleteRepository(ctx context.Context, namespace, name string) error
+
+	ListPackageRevisions(ctx context.Context, namespace string) ([]pkgapi.PackageRevision, error)
+	GetPackageRevision(ctx context.Context, namespace, name string) (*pkgapi.PackageRevision, error)
+	CreatePackageRevision(ctx context.Context, pr *pkgapi.PackageRevision) (*pkgapi.PackageRevision, error)
+	// UpdatePackageRevision applies a PUT: draft <-> proposed, labels, annotations, readiness gates.
+	UpdatePackageRevision(ctx context.Context, pr *pkgapi.PackageRevision) (*pkgapi.PackageRevision, error)
+	// ApprovePackageRevision applies a PUT on /approval: publish, propose deletion,
+	// undo a deletion proposal, or reject (proposed -> draft). user is who asked.
+	ApprovePackageRevision(ctx context.Context, pr *pkgapi.PackageRevision, user string) (*pkgapi.PackageRevision, error)
+	DeletePackageRevision(ctx context.Context, namespace, name string) error
+
+	// ListPackageRevisionResources returns the files of every revision; costly.
+	ListPackageRevisionResources(ctx context.Context, namespace string) ([]pkgapi.PackageRevisionResources, error)
+	GetPackageRevisionResources(ctx context.Context, namespace, name string) (*pkgapi.PackageRevisionResources, error)
+	UpdatePackageRevisionResources(ctx context.Context, prr *pkgapi.PackageRevisionResources) (*pkgapi.PackageRevisionResources, error)
+}
+
+// Event is one change of a Repository or PackageRevision.
+type Event struct {
+	// Type is ADDED, MODIFIED or DELETED.
+	Type string
+	// Kind is configapi.RepositoryKind or pkgapi.PackageRevisionKind.
+	Kind string
+	// Object is a *configapi.Repository or a *pkgapi.PackageRevision.
+	Object any
+	// ResourceVersion is the event's position in the server's event log.
+	ResourceVersion uint64
+}
+
+// Watcher streams changes, whoever made them (the API, /v2/, a rescan).
+type Watcher interface {
+	// Watch sends the events of kind after resourceVersion rv ("" means from now
+	// on) until ctx ends; rv older than the kept log fails with errdef.ErrGone.
+	// The channel is closed when the watch ends, also when the client is too slow.
+	Watch(ctx context.Context, kind, rv string) (<-chan Event, error)
+	// ResourceVersion is the position of the latest event, for lists.
+	ResourceVersion() string
+}
+
+// StatusUpdater sets the status of a revision (its conditions), for external
+// checks that mark readiness gates.
+type StatusUpdater interface {
+	UpdatePackageRevisionStatus(ctx context.Context, pr *pkgapi.PackageRevision) (*pkgapi.PackageRevision, error)
+}
+
+// Refresher lists one repository's registry again on demand, so packages
+// pushed there by other tools appear without waiting for the next rescan.
+type Refresher interface {
+	RefreshRepository(ctx context.Context, namespace, name string) (*configapi.Repository, error)
+}

@@ -1,0 +1,113 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
+
+	"pkgserver.dev/pkgserver/pkg/format"
+	"pkgserver.dev/pkgserver/pkg/store"
+)
+
+// maxCachedFileBytes bounds the file cache; manifests are small and kept.
+const maxCachedFileBytes = 256 << 20
+
+// cache keeps what never changes: manifests and unpacked files, by digest.
+type cache struct {
+	mu        sync.Mutex
+	manifests map[digest.Digest]ocispec.Manifest
+	files     map[digest.Digest]map[string]string
+	fileBytes int
+}
+
+func newCache() *cache {
+	return &cache{manifests: map[digest.Digest]ocispec.Manifest{}, files: map[digest.Digest]map[string]string{}}
+}
+
+// manifest returns the parsed manifest desc names, from the cache or the store.
+func (c *cache) manifest(ctx context.Context, repo store.Repository, desc ocispec.Descriptor) (ocispec.Manifest, error) {
+	c.mu.Lock()
+	m, ok := c.manifests[desc.Digest]
+	c.mu.Unlock()
+	if ok {
+		return m, nil
+	}
+	data, err := content.FetchAll(ctx, repo, desc)
+	if err != nil {
+		return m, fmt.Errorf("fetch manifest %s: %w", desc.Digest, err)
+	}
+	m, err = format.ParseManifest(data)
+	if err != nil {
+		return m, fmt.Errorf("manifest %s: %w", desc.Digest, err)
+	}
+	c.mu.Lock()
+	c.manifests[desc.Digest] = m
+	c.mu.Unlock()
+	return m, nil
+}
+
+// putManifest records a manifest we just wrote, saving the fetch.
+func (c *cache) putManifest(d digest.Digest, data []byte) {
+	m, err := format.ParseManifest(data)
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	c.manifests[d] = m
+	c.mu.Unlock()
+}
+
+// files returns the files of the revision whose manifest is desc. The map is
+// shared: callers copy before changing it.
+func (c *cache) filesOf(ctx context.Context, repo store.Repository, desc ocispec.Descriptor) (map[string]string, error) {
+	c.mu.Lock()
+	f, ok := c.files[desc.Digest]
+	c.mu.Unlock()
+	if ok {
+		return f, nil
+	}
+	m, err := c.manifest(ctx, repo, desc)
+	if err != nil {
+		return nil, err
+	}
+	f = map[string]string{}
+	for _, l := range m.Layers {
+		if format.Classify(l) == format.KindIgnored {
+			continue
+		}
+		if l.Size > format.MaxUnpackedBytes {
+			return nil, fmt.Errorf("layer %s is larger than %d bytes", l.Digest, format.MaxUnpackedBytes)
+		}
+		data, err := content.FetchAll(ctx, repo, l)
+		if err != nil {
+			return nil, fmt.Errorf("fetch layer %s: %w", l.Digest, err)
+		}
+		if err := format.ReadLayer(l, data, f); err != nil {
+			return nil, err
+		}
+	}
+	c.putFiles(desc.Digest, f)
+	return f, nil
+}
+
+func (c *cache) putFiles(d digest.Digest, f map[string]string) {
+	size := 0
+	for k, v := range f {
+		size += len(k) + len(v)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.fileBytes+size > maxCachedFileBytes {
+		// Simple and bounded: start over rather than track recency.
+		c.files = map[digest.Digest]map[string]string{}
+		c.fileBytes = 0
+	}
+	if _, ok := c.files[d]; !ok {
+		c.files[d] = f
+		c.fileBytes += size
+	}
+}

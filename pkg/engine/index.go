@@ -1,0 +1,429 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+
+	configapi "pkgserver.dev/pkgserver/api/config/v1alpha1"
+	pkgapi "pkgserver.dev/pkgserver/api/pkg/v1alpha1"
+	"pkgserver.dev/pkgserver/pkg/errdef"
+	"pkgserver.dev/pkgserver/pkg/format"
+	"pkgserver.dev/pkgserver/pkg/names"
+	"pkgserver.dev/pkgserver/pkg/store"
+)
+
+// discoveryParallelism bounds concurrent package loads against one registry.
+const discoveryParallelism = 8
+
+// repoState is a registered repository and the index of its packages.
+type repoState struct {
+	obj        configapi.Repository
+	desc       ocispec.Descriptor // manifest of the stored object: its resourceVersion
+	store      store.Store
+	embedded   bool
+	host       string // registry host in references
+	prefix     string
+	deployment bool
+
+	mu       sync.Mutex
+	listed   bool                 // packages holds every package under prefix
+	known    bool                 // listed once: later loads send watch events
+	packages map[string]*pkgState // by OCI path
+	stale    map[string]bool      // paths to load again before use
+	lastErr  error                // last discovery failure, for status
+}
+
+// pkgState is one package: its OCI repository and its revisions.
+type pkgState struct {
+	deletedMax          int // highest N of a tombstone: numbers never come back
+	path                string
+	target, realm, name string
+	revs                []*rev
+}
+
+// rev is one revision as found in the registry.
+type rev struct {
+	tag       string
+	desc      ocispec.Descriptor
+	meta      format.Meta
+	n         int // N of a vN tag, else 0
+	marker    *ocispec.Descriptor
+	lifecycle pkgapi.Lifecycle
+}
+
+func (rs *repoState) reset() {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.listed = false
+	rs.packages = map[string]*pkgState{}
+	rs.stale = map[string]bool{}
+}
+
+func (rs *repoState) invalidateAll() {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.listed = false
+	// A Get finds a known package without listing: mark each one stale too,
+	// or it would keep serving what the index knew before the rescan.
+	for p := range rs.packages {
+		rs.stale[p] = true
+	}
+}
+
+func (rs *repoState) invalidate(path string) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.stale[path] = true
+}
+
+func (rs *repoState) object() configapi.Repository {
+	r := *rs.obj.DeepCopy()
+	r.TypeMeta.APIVersion = configapi.SchemeGroupVersion.String()
+	r.TypeMeta.Kind = configapi.RepositoryKind
+	r.ResourceVersion = rvOf(rs.desc)
+	r.Status.Address = rs.host + "/" + rs.prefix
+	rs.mu.Lock()
+	err := rs.lastErr
+	rs.mu.Unlock()
+	cond := metaCondition("Ready", "True", "Ready", "registry reachable")
+	if err != nil {
+		cond = metaCondition("Ready", "False", "RegistryError", err.Error())
+	}
+	cond.LastTransitionTime = r.CreationTimestamp
+	r.Status.Conditions = append(r.Status.Conditions, cond)
+	return r
+}
+
+// id returns the identity of a package path of this repository.
+func (rs *repoState) pkgFromPath(path string) (*pkgState, error) {
+	target, realm, name, err := names.FromOCIPath(rs.prefix, path, rs.deployment)
+	if err != nil {
+		return nil, err
+	}
+	return &pkgState{path: path, target: target, realm: realm, name: name}, nil
+}
+
+// allPackages returns every package of the repository, loading what is stale.
+func (e *Engine) allPackages(ctx context.Context, rs *repoState) ([]*pkgState, error) {
+	rs.mu.Lock()
+	listed := rs.listed
+	rs.mu.Unlock()
+	var paths []string
+	if !listed {
+		var err error
+		paths, err = e.discover(ctx, rs)
+		rs.mu.Lock()
+		rs.lastErr = err
+		rs.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		rs.mu.Lock()
+		for p := range rs.stale {
+			paths = append(paths, p)
+		}
+		rs.mu.Unlock()
+	}
+	if err := e.loadPackages(ctx, rs, paths); err != nil {
+		return nil, err
+	}
+	rs.mu.Lock()
+	if !listed {
+		// Drop packages that are gone from the registry.
+		keep := map[string]bool{}
+		for _, p := range paths {
+			keep[p] = true
+		}
+		for p := range rs.packages {
+			if !keep[p] {
+				delete(rs.packages, p)
+			}
+		}
+		rs.listed = true
+		rs.known = true
+	}
+	out := make([]*pkgState, 0, len(rs.packages))
+	for _, p := range rs.packages {
+		out = append(out, p)
+	}
+	rs.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].path < out[j].path })
+	return out, nil
+}
+
+// discover lists the OCI repositories under the repository's prefix.
+func (e *Engine) discover(ctx context.Context, rs *repoState) ([]string, error) {
+	l, ok := rs.store.(store.Lister)
+	if !ok {
+		return nil, fmt.Errorf("%w: the registry cannot list repositories", errdef.ErrUnavailable)
+	}
+	start := ""
+	pfx := ""
+	if rs.prefix != "" {
+		pfx = rs.prefix + "/"
+		start = rs.prefix // everything under prefix/ sorts after it
+	}
+	var out []string
+	errDone := errors.New("done")
+	err := l.Repositories(ctx, start, func(repos []string) error {
+		for _, r := range repos {
+			if !strings.HasPrefix(r, pfx) {
+				if r > pfx {
+					return errDone
+				}
+				continue
+			}
+			if _, err := rs.pkgFromPath(r); err == nil {
+				out = append(out, r)
+			}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errDone) {
+		return nil, fmt.Errorf("list registry %s: %w", rs.host, err)
+	}
+	return out, nil
+}
+
+// loadPackages loads the given package paths with bounded parallelism.
+func (e *Engine) loadPackages(ctx context.Context, rs *repoState, paths []string) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(discoveryParallelism)
+	for _, p := range paths {
+		g.Go(func() error {
+			_, err := e.loadPackage(gctx, rs, p)
+			return err
+		})
+	}
+	return g.Wait()
+}
+
+// lockKey names the lock that serialises writes and loads of one package.
+func (rs *repoState) lockKey(path string) string { return rs.host + "/" + path }
+
+// loadPackage reads one package from the registry into the index. It waits
+// for a write in progress, so it never sees (or reports) a half-done change.
+func (e *Engine) loadPackage(ctx context.Context, rs *repoState, path string) (*pkgState, error) {
+	defer e.lockPackage(rs.lockKey(path))()
+	return e.loadPackageLocked(ctx, rs, path)
+}
+
+// loadPackageLocked is loadPackage for callers that hold the package lock.
+// It also repairs what an interrupted write leaves: a draft tag next to the
+// revision it was published as, and a `latest` tag that is not on the newest vN.
+func (e *Engine) loadPackageLocked(ctx context.Context, rs *repoState, path string) (*pkgState, error) {
+	p, err := rs.pkgFromPath(path)
+	if err != nil {
+		return nil, err
+	}
+	repo, err := rs.store.Repository(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	var tags []string
+	err = repo.Tags(ctx, "", func(t []string) error { tags = append(tags, t...); return nil })
+	if err != nil && !errors.Is(err, errdef.ErrNotFound) {
+		return nil, fmt.Errorf("list tags of %s: %w", path, err)
+	}
+	markers := map[string]ocispec.Descriptor{} // by the tag they mark
+	var latest *ocispec.Descriptor
+	for _, tag := range tags {
+		if tag == names.LatestTag {
+			if d, err := repo.Resolve(ctx, tag); err == nil {
+				latest = &d
+			}
+			continue
+		}
+		if n, ok := names.ParseDeletedTag(tag); ok {
+			p.deletedMax = max(p.deletedMax, n)
+			continue
+		}
+		desc, err := repo.Resolve(ctx, tag)
+		if errors.Is(err, errdef.ErrNotFound) {
+			continue // removed meanwhile
+		}
+		if err != nil {
+			return nil, fmt.Errorf("resolve %s:%s: %w", path, tag, err)
+		}
+		if marked, ok := strings.CutSuffix(tag, names.DeletionTagSuffix); ok {
+			markers[marked] = desc
+			continue
+		}
+		m, err := e.cache.manifest(ctx, repo, desc)
+		if err != nil {
+			e.log.Debug("skipping unreadable artifact", "repository", path, "tag", tag, "err", err)
+			continue
+		}
+		if m.ArtifactType == format.DeletionMarkerType || m.ArtifactType == format.RepositoryType || m.ArtifactType == format.TombstoneType {
+			continue
+		}
+		p.revs = append(p.revs, newRev(tag, desc, m))
+	}
+	for _, r := range p.revs {
+		if d, ok := markers[r.tag]; ok && r.lifecycle == pkgapi.LifecyclePublished {
+			d := d
+			r.marker = &d
+			r.lifecycle = pkgapi.LifecycleDeletionProposed
+		}
+	}
+	p.revs = e.repair(ctx, repo, path, p.revs, latest)
+	sort.Slice(p.revs, func(i, j int) bool { return p.revs[i].tag < p.revs[j].tag })
+	rs.mu.Lock()
+	old := rs.packages[path]
+	emit := rs.known || old != nil
+	delete(rs.stale, path)
+	if len(p.revs) == 0 {
+		delete(rs.packages, path)
+	} else {
+		rs.packages[path] = p
+	}
+	rs.mu.Unlock()
+	if emit {
+		e.emitPackageChanges(rs, old, p)
+	}
+	return p, nil
+}
+
+// emitPackageChanges sends watch events for what differs between two loads of
+// a package (old may be nil): new, changed and vanished revisions, and the
+// revision that lost the latest-revision label.
+func (e *Engine) emitPackageChanges(rs *repoState, old, cur *pkgState) {
+	before := map[string]pkgapi.PackageRevision{}
+	if old != nil {
+		latest := old.latest()
+		for _, r := range old.revs {
+			pr := toPackageRevision(rs, old, r, latest)
+			before[pr.Name] = pr
+		}
+	}
+	latest := cur.latest()
+	for _, r := range cur.revs {
+		pr := toPackageRevision(rs, cur, r, latest)
+		prev, ok := before[pr.Name]
+		delete(before, pr.Name)
+		switch {
+		case !ok:
+			e.hub.emit("ADDED", pkgapi.PackageRevisionKind, &pr)
+		case prev.ResourceVersion != pr.ResourceVersion || prev.Labels[pkgapi.LatestRevisionLabel] != pr.Labels[pkgapi.LatestRevisionLabel]:
+			e.hub.emit("MODIFIED", pkgapi.PackageRevisionKind, &pr)
+		}
+	}
+	names := make([]string, 0, len(before))
+	for n := range before {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		pr := before[n]
+		e.hub.emit("DELETED", pkgapi.PackageRevisionKind, &pr)
+	}
+}
+
+// repair finishes writes that were interrupted (a kill between the steps of a
+// publication or deletion): it drops and removes a draft or proposed manifest
+// whose workspace was already published, and points `latest` at the newest vN.
+// Both steps are idempotent, so replicas repairing at once agree.
+func (e *Engine) repair(ctx context.Context, repo store.Repository, path string, revs []*rev, latest *ocispec.Descriptor) []*rev {
+	published := map[string]bool{}
+	var newest *rev
+	for _, r := range revs {
+		if r.n > 0 {
+			published[r.meta.Workspace] = true
+			if newest == nil || r.n > newest.n {
+				newest = r
+			}
+		}
+	}
+	kept := revs[:0]
+	for _, r := range revs {
+		if _, isDraft := names.ParseWorkspaceTag(r.tag); isDraft && published[r.meta.Workspace] {
+			e.log.Info("removing the draft of an already published revision", "repository", path, "tag", r.tag)
+			if err := repo.Delete(ctx, r.desc); err != nil && !errors.Is(err, errdef.ErrNotFound) {
+				e.log.Warn("repair failed", "repository", path, "tag", r.tag, "err", err)
+			}
+			continue
+		}
+		kept = append(kept, r)
+	}
+	if newest != nil && (latest == nil || latest.Digest != newest.desc.Digest) {
+		e.log.Info("moving latest to the newest revision", "repository", path, "tag", newest.tag)
+		if err := repo.Tag(ctx, newest.desc, names.LatestTag); err != nil {
+			e.log.Warn("repair failed", "repository", path, "tag", names.LatestTag, "err", err)
+		}
+	}
+	return kept
+}
+
+// newRev reads a revision from its tag and manifest, applying the documented
+// defaults to what an artifact pushed by another tool leaves out.
+func newRev(tag string, desc ocispec.Descriptor, m ocispec.Manifest) *rev {
+	r := &rev{tag: tag, desc: desc, meta: format.Decode(m.Annotations)}
+	if ws, ok := names.ParseWorkspaceTag(tag); ok {
+		r.meta.Workspace = ws
+		r.meta.Revision = ""
+		r.lifecycle = pkgapi.LifecycleDraft
+		if r.meta.Lifecycle == pkgapi.LifecycleProposed {
+			r.lifecycle = pkgapi.LifecycleProposed
+		}
+		return r
+	}
+	r.lifecycle = pkgapi.LifecyclePublished
+	r.meta.Revision = tag
+	if n, ok := names.ParseRevision(tag); ok {
+		r.n = n
+	}
+	if r.meta.Workspace == "" || names.ValidateWorkspace(r.meta.Workspace) != nil {
+		r.meta.Workspace = sanitizeWorkspace(tag)
+	}
+	return r
+}
+
+// sanitizeWorkspace turns a tag into a workspace name: lowercase, [a-z0-9-].
+func sanitizeWorkspace(tag string) string {
+	b := []byte(strings.ToLower(tag))
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			b[i] = '-'
+		}
+	}
+	s := strings.Trim(string(b), "-")
+	if len(s) > 63 {
+		s = strings.Trim(s[:63], "-")
+	}
+	if s == "" {
+		s = "rev"
+	}
+	return s
+}
+
+// next returns the number the next published revision gets.
+func (p *pkgState) next() int { return max(p.latest(), p.deletedMax) + 1 }
+
+// latest returns the highest N among published revisions, 0 if none.
+func (p *pkgState) latest() int {
+	n := 0
+	for _, r := range p.revs {
+		if r.n > n {
+			n = r.n
+		}
+	}
+	return n
+}
+
+// byWorkspace finds a revision of the package.
+func (p *pkgState) byWorkspace(ws string) *rev {
+	for _, r := range p.revs {
+		if r.meta.Workspace == ws {
+			return r
+		}
+	}
+	return nil
+}

@@ -1,0 +1,147 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"testing"
+	"time"
+
+	configapi "pkgserver.dev/pkgserver/api/config/v1alpha1"
+	pkgapi "pkgserver.dev/pkgserver/api/pkg/v1alpha1"
+	"pkgserver.dev/pkgserver/pkg/engine"
+	"pkgserver.dev/pkgserver/pkg/errdef"
+)
+
+// next reads one event or fails after a while.
+func next(t *testing.T, ch <-chan engine.Event) engine.Event {
+	t.Helper()
+	select {
+	case ev, ok := <-ch:
+		if !ok {
+			t.Fatal("watch closed")
+		}
+		return ev
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event")
+	}
+	return engine.Event{}
+}
+
+func prOf(t *testing.T, ev engine.Event) *pkgapi.PackageRevision {
+	t.Helper()
+	pr, ok := ev.Object.(*pkgapi.PackageRevision)
+	if !ok {
+		t.Fatalf("event object %T", ev.Object)
+	}
+	return pr
+}
+
+func TestWatchEvents(t *testing.T) {
+	h := newHarness(t, embeddedBackend())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	repos, err := h.eng.Watch(ctx, configapi.RepositoryKind, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prs, err := h.eng.Watch(ctx, pkgapi.PackageRevisionKind, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.createRepo("blueprints", false)
+	if ev := next(t, repos); ev.Type != "ADDED" || ev.Object.(*configapi.Repository).Name != "blueprints" {
+		t.Fatalf("repository event %+v", ev)
+	}
+
+	id := pkgapi.PackageRevID{Target: "catalog", Repository: "blueprints", Realm: "apps", Package: "web", Workspace: "ws"}
+	name := h.mustCreate(id).Name
+	steps := []struct {
+		do        func()
+		typ       string
+		lifecycle pkgapi.Lifecycle
+	}{
+		{func() {}, "ADDED", pkgapi.LifecycleDraft},
+		{func() { must(t)(h.setLifecycle(name, pkgapi.LifecycleProposed)) }, "MODIFIED", pkgapi.LifecycleProposed},
+		// Publishing replaces the proposed manifest: same name, new contents.
+		{func() { must(t)(h.approve(name, pkgapi.LifecyclePublished)) }, "MODIFIED", pkgapi.LifecyclePublished},
+		{func() { must(t)(h.approve(name, pkgapi.LifecycleDeletionProposed)) }, "MODIFIED", pkgapi.LifecycleDeletionProposed},
+		{func() {
+			if err := h.eng.DeletePackageRevision(h.ctx, testNS, name); err != nil {
+				t.Fatal(err)
+			}
+		}, "DELETED", pkgapi.LifecycleDeletionProposed},
+	}
+	var last uint64
+	for i, s := range steps {
+		s.do()
+		ev := next(t, prs)
+		pr := prOf(t, ev)
+		if ev.Type != s.typ || pr.Name != name || pr.Spec.Lifecycle != s.lifecycle {
+			t.Fatalf("step %d: event %s %s %s, want %s %s", i, ev.Type, pr.Name, pr.Spec.Lifecycle, s.typ, s.lifecycle)
+		}
+		if ev.ResourceVersion <= last {
+			t.Fatalf("step %d: resourceVersion %d not after %d", i, ev.ResourceVersion, last)
+		}
+		last = ev.ResourceVersion
+	}
+
+	// A package pushed into the embedded store (as /v2/ does) is sent at once.
+	repo, err := h.layout.Repository(h.ctx, testNS+"/blueprints/pushed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	orasPush(t, repo, map[string]string{"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n"}, nil, "v1")
+	if ev := next(t, prs); ev.Type != "ADDED" || prOf(t, ev).Name != "catalog.blueprints..pushed.v1" {
+		t.Fatalf("pushed package event %s %s", ev.Type, prOf(t, ev).Name)
+	}
+
+	// Resuming from an earlier resourceVersion replays what came after, in order.
+	resumed, err := h.eng.Watch(ctx, pkgapi.PackageRevisionKind, strconv.FormatUint(last-1, 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(t, resumed); ev.ResourceVersion != last || ev.Type != "DELETED" {
+		t.Fatalf("resumed at %d: first event %d %s", last-1, ev.ResourceVersion, ev.Type)
+	}
+	if ev := next(t, resumed); ev.Type != "ADDED" {
+		t.Fatalf("resumed: second event %s", ev.Type)
+	}
+
+	// Deleting the repository sends its DELETED event.
+	if err := h.eng.DeleteRepository(h.ctx, testNS, "blueprints"); err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(t, repos); ev.Type != "DELETED" {
+		t.Fatalf("repository event %s", ev.Type)
+	}
+}
+
+func TestWatchResourceVersions(t *testing.T) {
+	h := newHarness(t, embeddedBackend())
+	ctx := context.Background()
+	for _, rv := range []string{"abc", "999999"} {
+		if _, err := h.eng.Watch(ctx, pkgapi.PackageRevisionKind, rv); !isGone(err) {
+			t.Errorf("Watch(rv=%q) = %v, want ErrGone", rv, err)
+		}
+	}
+	if got := h.eng.ResourceVersion(); got != "0" {
+		t.Errorf("ResourceVersion of a new engine %q", got)
+	}
+	h.createRepo("blueprints", false)
+	if got := h.eng.ResourceVersion(); got != "1" {
+		t.Errorf("ResourceVersion after one change %q", got)
+	}
+}
+
+func isGone(err error) bool { return err != nil && errors.Is(err, errdef.ErrGone) }
+
+// must fails the test on an error of a call returning a revision.
+func must(t *testing.T) func(*pkgapi.PackageRevision, error) {
+	return func(_ *pkgapi.PackageRevision, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,74 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+
+	"oras.land/oras-go/v2/content"
+	orasErrdef "oras.land/oras-go/v2/errdef"
+	"oras.land/oras-go/v2/registry/remote/errcode"
+
+	"pkgserver.dev/pkgserver/pkg/errdef"
+)
+
+// notFoundCodes are the distribution spec error codes that mean "missing".
+var notFoundCodes = map[string]bool{
+	errcode.ErrorCodeNameUnknown:     true,
+	errcode.ErrorCodeManifestUnknown: true,
+	errcode.ErrorCodeBlobUnknown:     true,
+}
+
+// translate wraps err with the pkg/errdef sentinel it stands for, keeping the
+// original in the chain: 404 and *_UNKNOWN codes are ErrNotFound, 5xx and
+// transport failures ErrUnavailable, digest and size mismatches ErrInvalid.
+func translate(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("remote: %s: %w", op, err)
+	}
+	if sentinel := classify(err); sentinel != nil {
+		return fmt.Errorf("remote: %s: %w: %w", op, sentinel, err)
+	}
+	return fmt.Errorf("remote: %s: %w", op, err)
+}
+
+func classify(err error) error {
+	if errors.Is(err, orasErrdef.ErrNotFound) {
+		return errdef.ErrNotFound
+	}
+	if errors.Is(err, content.ErrMismatchedDigest) || errors.Is(err, orasErrdef.ErrInvalidDigest) ||
+		errors.Is(err, orasErrdef.ErrInvalidReference) {
+		return errdef.ErrInvalid
+	}
+	if errors.Is(err, orasErrdef.ErrSizeExceedsLimit) {
+		return errdef.ErrTooLarge
+	}
+	var resp *errcode.ErrorResponse
+	if errors.As(err, &resp) {
+		switch {
+		case resp.StatusCode == http.StatusNotFound:
+			return errdef.ErrNotFound
+		case resp.StatusCode >= 500:
+			return errdef.ErrUnavailable
+		case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+			return errdef.ErrForbidden
+		}
+		for _, e := range resp.Errors {
+			if notFoundCodes[e.Code] {
+				return errdef.ErrNotFound
+			}
+		}
+		return nil
+	}
+	// *url.Error and *net.OpError (refused, reset, timeout, DNS) are net.Errors.
+	var netErr net.Error
+	if errors.As(err, &netErr) {
+		return errdef.ErrUnavailable
+	}
+	return nil
+}
