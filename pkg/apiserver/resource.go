@@ -3,7 +3,9 @@ package apiserver
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
+	"slices"
 
 	"github.com/labstack/echo/v4"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -58,7 +60,12 @@ type resource[T any, P object[T]] struct {
 	status func(ctx context.Context, obj *T) (*T, error)
 	// refresh serves POST on the refresh subresource (rescan one repository).
 	refresh func(ctx context.Context, namespace, name string) (*T, error)
+	// reads are GET-only subresources by name (history, diff).
+	reads map[string]readFunc
 }
+
+// readFunc serves a GET on a read-only subresource; errors go to the error table.
+type readFunc func(c echo.Context, namespace, name string) error
 
 // list is the wire shape of every <Kind>List.
 type list[T any] struct {
@@ -82,6 +89,12 @@ func (r *resource[T, P]) register(e *echo.Echo, s *server) {
 	if r.update != nil {
 		e.PUT(item, func(c echo.Context) error { return r.handleWrite(c, s, r.update) })
 		e.PATCH(item, func(c echo.Context) error { return r.handlePatch(c, s, r.update) })
+	}
+	for sub, read := range r.reads {
+		e.GET(item+"/"+sub, func(c echo.Context) error {
+			name := c.Param("name")
+			return r.about(read(c, c.Param("namespace"), name), name)
+		})
 	}
 	if r.refresh != nil {
 		e.POST(item+"/refresh", func(c echo.Context) error {
@@ -142,6 +155,9 @@ func (r *resource[T, P]) apiResources() []metav1.APIResource {
 			Kind:       r.gvk.Kind,
 			Verbs:      metav1.Verbs{"get", "update"},
 		})
+	}
+	for _, sub := range slices.Sorted(maps.Keys(r.reads)) {
+		out = append(out, metav1.APIResource{Name: r.plural + "/" + sub, Namespaced: true, Kind: r.gvk.Kind, Verbs: metav1.Verbs{"get"}})
 	}
 	if r.refresh != nil {
 		out = append(out, metav1.APIResource{

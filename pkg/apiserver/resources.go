@@ -2,8 +2,11 @@ package apiserver
 
 import (
 	"context"
+	"net/http"
 	"strconv"
+	"strings"
 
+	"github.com/labstack/echo/v4"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -68,6 +71,7 @@ func apiGroups(svc engine.Service) []apiGroup {
 					delete:     svc.DeletePackageRevision,
 					approve:    svc.ApprovePackageRevision,
 					status:     statusWriter(svc),
+					reads:      packageRevisionReads(svc),
 				},
 				// Contents exist only with their revision: no create or delete.
 				&resource[pkgapi.PackageRevisionResources, *pkgapi.PackageRevisionResources]{
@@ -102,6 +106,12 @@ func repositoryFields(r *configapi.Repository) fields.Set {
 func packageRevisionFields(pr *pkgapi.PackageRevision) fields.Set {
 	s := packageRevIDFields(pr.Name, pr.Namespace, pr.Spec.PackageRevID)
 	s["spec.lifecycle"] = string(pr.Spec.Lifecycle)
+	// Which revisions use a given upstream, and which can be upgraded.
+	s["spec.upstream.name"] = ""
+	if pr.Spec.Upstream != nil {
+		s["spec.upstream.name"] = pr.Spec.Upstream.Name
+	}
+	s["status.upgradeAvailable"] = strconv.FormatBool(pr.Status.UpgradeAvailable != nil)
 	return s
 }
 
@@ -219,4 +229,36 @@ func refresher(svc engine.Service) func(context.Context, string, string) (*confi
 		return r.RefreshRepository
 	}
 	return nil
+}
+
+// packageRevisionReads are the read-only subresources of a package revision
+// the engine offers: history and diff.
+func packageRevisionReads(svc engine.Service) map[string]readFunc {
+	out := map[string]readFunc{}
+	if h, ok := svc.(engine.Historian); ok {
+		out["history"] = func(c echo.Context, ns, name string) error {
+			hist, err := h.History(c.Request().Context(), ns, name)
+			if err != nil {
+				return err
+			}
+			return c.JSON(http.StatusOK, hist)
+		}
+	}
+	if d, ok := svc.(engine.Differ); ok {
+		out["diff"] = func(c echo.Context, ns, name string) error {
+			res, err := d.Diff(c.Request().Context(), ns, name, c.QueryParam("against"))
+			if err != nil {
+				return err
+			}
+			if c.QueryParam("format") == "unified" || strings.Contains(c.Request().Header.Get(echo.HeaderAccept), "text/x-diff") {
+				var b strings.Builder
+				for _, f := range res.Files {
+					b.WriteString(f.Unified)
+				}
+				return c.Blob(http.StatusOK, "text/x-diff; charset=utf-8", []byte(b.String()))
+			}
+			return c.JSON(http.StatusOK, res)
+		}
+	}
+	return out
 }

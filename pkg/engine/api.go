@@ -67,3 +67,13 @@ type StatusUpdater interface {
 type Refresher interface {
 	RefreshRepository(ctx context.Context, namespace, name string) (*configapi.Repository, error)
 }
+
+// Historian lists every revision of a package.
+type Historian interface {
+	History(ctx context.Context, namespace, name string) (*pkgapi.PackageRevisionHistory, error)
+}
+
+// Differ compares two revisions.
+type Differ interface {
+	Diff(ctx context.Context, namespace, name, against string) (*pkgapi.PackageRevisionDiff, error)
+}

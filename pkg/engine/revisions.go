@@ -142,6 +142,7 @@ func (e *Engine) ListPackageRevisions(ctx context.Context, namespace string) ([]
 		}
 		return out[i].Name < out[j].Name
 	})
+	e.decorate(ctx, out)
 	return out, nil
 }
 
@@ -151,8 +152,9 @@ func (e *Engine) GetPackageRevision(ctx context.Context, namespace, name string)
 	if err != nil {
 		return nil, err
 	}
-	pr := f.pr()
-	return &pr, nil
+	prs := []pkgapi.PackageRevision{f.pr()}
+	e.decorate(ctx, prs)
+	return &prs[0], nil
 }
 
 // CreatePackageRevision implements Service.
@@ -276,8 +278,10 @@ func (e *Engine) taskFiles(ctx context.Context, namespace string, id names.ID, p
 		meta.UpstreamLock = src.r.meta.UpstreamLock
 		meta.Description = src.r.meta.Description
 		return files, nil
+	case pkgapi.TaskTypeUpgrade:
+		return e.upgradeFiles(ctx, namespace, id, p, held, t.Upgrade, meta)
 	}
-	return nil, fmt.Errorf("%w: spec.tasks[0].type: %q is not one of init, clone, edit", errdef.ErrInvalid, t.Type)
+	return nil, fmt.Errorf("%w: spec.tasks[0].type: %q is not one of init, clone, edit, upgrade", errdef.ErrInvalid, t.Type)
 }
 
 // publishedSource finds a published revision and copies its files.
@@ -451,8 +455,14 @@ func unmetGates(m format.Meta) []string {
 	return missing
 }
 
-// DeletePackageRevision implements Service.
+// DeletePackageRevision implements Service. A published revision that is
+// the upstream of another revision cannot be deleted: its lineage would break.
 func (e *Engine) DeletePackageRevision(ctx context.Context, namespace, name string) error {
+	// Read before locking: listing may load this package, which takes its lock.
+	downstream, err := e.downstreamsOf(ctx, namespace, name)
+	if err != nil {
+		return err
+	}
 	f, unlock, err := e.findForWrite(ctx, namespace, name, "")
 	if err != nil {
 		return err
@@ -460,6 +470,9 @@ func (e *Engine) DeletePackageRevision(ctx context.Context, namespace, name stri
 	defer unlock()
 	if err := lifecycle.CheckDelete(f.r.lifecycle); err != nil {
 		return fmt.Errorf("package revision %q: %w", name, err)
+	}
+	if f.r.n > 0 && len(downstream) > 0 {
+		return fmt.Errorf("%w: package revision %q is the upstream of %s; delete or upgrade those first", errdef.ErrForbidden, name, strings.Join(downstream, ", "))
 	}
 	repo, err := f.repo(ctx)
 	if err != nil {

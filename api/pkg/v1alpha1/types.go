@@ -44,6 +44,12 @@ const (
 	TaskTypeInit  TaskType = "init"
 	TaskTypeClone TaskType = "clone"
 	TaskTypeEdit  TaskType = "edit"
+	// TaskTypeUpgrade rebases a downstream package onto a newer upstream revision.
+	TaskTypeUpgrade TaskType = "upgrade"
+
+	// ConditionUpgradeConflict is True on an upgraded draft when both the local
+	// package and the new upstream changed the same fields; its message lists them.
+	ConditionUpgradeConflict = "UpgradeConflict"
 )
 
 // PackageRevision is the metadata view of one revision of one package.
@@ -86,10 +92,11 @@ type PackageRevisionSpec struct {
 
 // Task is one step that produced the revision.
 type Task struct {
-	Type  TaskType   `json:"type"`
-	Init  *InitTask  `json:"init,omitempty"`
-	Clone *CloneTask `json:"clone,omitempty"`
-	Edit  *EditTask  `json:"edit,omitempty"`
+	Type    TaskType     `json:"type"`
+	Init    *InitTask    `json:"init,omitempty"`
+	Clone   *CloneTask   `json:"clone,omitempty"`
+	Edit    *EditTask    `json:"edit,omitempty"`
+	Upgrade *UpgradeTask `json:"upgrade,omitempty"`
 }
 
 // InitTask creates an empty package with its Kptfile.
@@ -110,6 +117,20 @@ type CloneTask struct {
 type EditTask struct {
 	// Source is the object name of the published PackageRevision to start from.
 	Source UpstreamRef `json:"source"`
+}
+
+// UpgradeTask makes a new draft of a downstream package from its published
+// revision LocalPackageRevisionRef, rebased from OldUpstream onto NewUpstream.
+type UpgradeTask struct {
+	// OldUpstream is the upstream revision the local one was made from; empty
+	// means the one recorded in the local revision's spec.upstream.
+	OldUpstream UpstreamRef `json:"oldUpstream,omitempty"`
+	// NewUpstream is the published upstream revision to move to.
+	NewUpstream UpstreamRef `json:"newUpstream"`
+	// LocalPackageRevisionRef is the published downstream revision to upgrade.
+	LocalPackageRevisionRef UpstreamRef `json:"localPackageRevisionRef"`
+	// Strategy is resource-merge (default), fast-forward, force-delete-replace or copy-merge.
+	Strategy string `json:"strategy,omitempty"`
 }
 
 // UpstreamRef names a PackageRevision.
@@ -139,6 +160,17 @@ type PackageRevisionStatus struct {
 	Conditions   []metav1.Condition `json:"conditions,omitempty"`
 	// OCI locates the artifact that holds this revision.
 	OCI *OCIStatus `json:"oci,omitempty"`
+	// UpgradeAvailable names the newest published revision of the upstream
+	// package when it is newer than spec.upstream; absent otherwise.
+	UpgradeAvailable *UpstreamRevision `json:"upgradeAvailable,omitempty"`
+}
+
+// UpstreamRevision names a published upstream revision.
+type UpstreamRevision struct {
+	// Name is the PackageRevision object name.
+	Name string `json:"name"`
+	// Revision is its vN.
+	Revision string `json:"revision"`
 }
 
 // UpstreamLock is the resolved upstream.
@@ -188,4 +220,61 @@ type PackageRevisionResourcesList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []PackageRevisionResources `json:"items"`
+}
+
+// PackageRevisionHistory lists every revision of one package, read from the
+// manifests only (GET .../packagerevisions/{name}/history).
+type PackageRevisionHistory struct {
+	metav1.TypeMeta `json:",inline"`
+	// Package is the identity of the package (workspace and revision empty).
+	Package PackageRevID `json:"package"`
+	// Revisions are sorted published first by revision number, then the rest by workspace.
+	Revisions []HistoryEntry `json:"revisions"`
+}
+
+// HistoryEntry is one revision in a package's history.
+type HistoryEntry struct {
+	Name             string        `json:"name"`
+	Workspace        string        `json:"workspace"`
+	Revision         string        `json:"revision,omitempty"`
+	Lifecycle        Lifecycle     `json:"lifecycle"`
+	Digest           string        `json:"digest"`
+	Created          metav1.Time   `json:"created,omitempty"`
+	PublishedBy      string        `json:"publishedBy,omitempty"`
+	PublishTimestamp *metav1.Time  `json:"publishTimestamp,omitempty"`
+	Upstream         *Upstream     `json:"upstream,omitempty"`
+	UpstreamLock     *UpstreamLock `json:"upstreamLock,omitempty"`
+}
+
+// PackageRevisionDiff is the difference between two revisions
+// (GET .../packagerevisions/{name}/diff?against=OTHER).
+type PackageRevisionDiff struct {
+	metav1.TypeMeta `json:",inline"`
+	// From is the revision compared against (the old side), To this revision.
+	From string `json:"from"`
+	To   string `json:"to"`
+	// Files are the changed files with a unified diff each.
+	Files []FileDiff `json:"files"`
+	// Resources are the added, removed and changed KRM resources.
+	Resources []ResourceDiff `json:"resources"`
+}
+
+// FileDiff is one changed file.
+type FileDiff struct {
+	Path string `json:"path"`
+	// Status is added, removed or modified.
+	Status string `json:"status"`
+	// Unified is the unified diff of the file.
+	Unified string `json:"unified"`
+}
+
+// ResourceDiff is one changed KRM resource.
+type ResourceDiff struct {
+	Group     string `json:"group,omitempty"`
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+	Path      string `json:"path"`
+	// Change is added, removed or changed.
+	Change string `json:"change"`
 }
