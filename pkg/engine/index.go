@@ -2,8 +2,10 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -32,12 +34,42 @@ type repoState struct {
 	prefix     string
 	deployment bool
 
-	mu       sync.Mutex
-	listed   bool                 // packages holds every package under prefix
-	known    bool                 // listed once: later loads send watch events
-	packages map[string]*pkgState // by OCI path
-	stale    map[string]bool      // paths to load again before use
-	lastErr  error                // last discovery failure, for status
+	mu        sync.Mutex
+	listed    bool                 // packages holds every package under prefix
+	known     bool                 // listed once: later loads send watch events
+	packages  map[string]*pkgState // by OCI path
+	stale     map[string]bool      // paths to load again before use
+	lastErr   error                // last discovery failure, for status
+	catalogOK *bool                // whether _catalog works; nil until known
+}
+
+func (rs *repoState) setCatalog(ok bool) {
+	rs.mu.Lock()
+	rs.catalogOK = &ok
+	rs.mu.Unlock()
+}
+
+// needsIndex reports whether new packages must be recorded in the package
+// index: only where _catalog cannot find them. One probe per repository.
+func (e *Engine) needsIndex(ctx context.Context, rs *repoState) bool {
+	if rs.embedded {
+		return false
+	}
+	rs.mu.Lock()
+	known := rs.catalogOK
+	rs.mu.Unlock()
+	if known == nil {
+		l, ok := rs.store.(store.Lister)
+		works := ok
+		if ok {
+			stop := errors.New("one page is enough")
+			err := l.Repositories(ctx, "", func([]string) error { return stop })
+			works = err == nil || errors.Is(err, stop)
+		}
+		rs.setCatalog(works)
+		known = &works
+	}
+	return !*known
 }
 
 // pkgState is one package: its OCI repository and its revisions.
@@ -160,7 +192,110 @@ func (e *Engine) allPackages(ctx context.Context, rs *repoState) ([]*pkgState, e
 }
 
 // discover lists the OCI repositories under the repository's prefix.
+// Registries without the _catalog API (or that refuse it) fall back to the
+// package index pkgserver keeps there and to spec.oci.packages.
 func (e *Engine) discover(ctx context.Context, rs *repoState) ([]string, error) {
+	paths, err := e.catalog(ctx, rs)
+	rs.setCatalog(err == nil)
+	if err == nil {
+		return paths, nil
+	}
+	fallback, ferr := e.indexedPackages(ctx, rs)
+	if ferr != nil {
+		return nil, errors.Join(err, ferr)
+	}
+	e.log.Debug("registry cannot list repositories; using the package index and spec.oci.packages", "registry", rs.host, "err", err)
+	return fallback, nil
+}
+
+// indexedPackages reads the package index and spec.oci.packages.
+func (e *Engine) indexedPackages(ctx context.Context, rs *repoState) ([]string, error) {
+	seen := map[string]bool{}
+	if rs.obj.Spec.OCI != nil {
+		for _, p := range rs.obj.Spec.OCI.Packages {
+			seen[joinPath(rs.prefix, p)] = true
+		}
+	}
+	idx, err := e.readIndex(ctx, rs)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range idx {
+		seen[joinPath(rs.prefix, p)] = true
+	}
+	var out []string
+	for p := range seen {
+		if _, err := rs.pkgFromPath(p); err == nil {
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func joinPath(prefix, p string) string {
+	if prefix == "" {
+		return p
+	}
+	return prefix + "/" + p
+}
+
+// packageIndex is the JSON of the package index artifact.
+type packageIndex struct {
+	// Packages are paths relative to the repository prefix.
+	Packages []string `json:"packages"`
+}
+
+func (rs *repoState) indexStore() *objectStore {
+	return &objectStore{store: rs.store, repo: joinPath(rs.prefix, format.IndexRepository)}
+}
+
+// readIndex returns the package paths (relative to the prefix) of the index.
+func (e *Engine) readIndex(ctx context.Context, rs *repoState) ([]string, error) {
+	o := rs.indexStore()
+	repo, err := o.repository(ctx)
+	if err != nil {
+		return nil, err
+	}
+	obj, err := o.get(ctx, e.cache, repo, names.LatestTag)
+	if errors.Is(err, errdef.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var idx packageIndex
+	if err := json.Unmarshal(obj.data, &idx); err != nil {
+		return nil, fmt.Errorf("package index of %s: %w: %v", rs.prefix, errdef.ErrInvalid, err)
+	}
+	return idx.Packages, nil
+}
+
+// recordPackage adds a new package to the index of a remote repository, so
+// it is found again on registries without _catalog. Replicas adding at the
+// same instant may lose one entry; spec.oci.packages is the sure way.
+func (e *Engine) recordPackage(ctx context.Context, rs *repoState, path string) error {
+	defer e.lockPackage(rs.lockKey(format.IndexRepository))()
+	idx, err := e.readIndex(ctx, rs)
+	if err != nil {
+		return err
+	}
+	rel := strings.TrimPrefix(path, rs.prefix+"/")
+	if slices.Contains(idx, rel) {
+		return nil
+	}
+	idx = append(idx, rel)
+	sort.Strings(idx)
+	data, err := json.Marshal(packageIndex{Packages: idx})
+	if err != nil {
+		return err
+	}
+	_, err = rs.indexStore().put(ctx, e.cache, names.LatestTag, format.IndexType, format.IndexConfigType, data)
+	return err
+}
+
+// catalog lists the OCI repositories under the prefix with _catalog.
+func (e *Engine) catalog(ctx context.Context, rs *repoState) ([]string, error) {
 	l, ok := rs.store.(store.Lister)
 	if !ok {
 		return nil, fmt.Errorf("%w: the registry cannot list repositories", errdef.ErrUnavailable)

@@ -78,12 +78,12 @@ func (o *objectStore) get(ctx context.Context, c *cache, repo store.Repository, 
 }
 
 // put stores data under tag and returns the manifest descriptor.
-func (o *objectStore) put(ctx context.Context, c *cache, tag, configType string, data []byte) (ocispec.Descriptor, error) {
+func (o *objectStore) put(ctx context.Context, c *cache, tag, artifactType, configType string, data []byte) (ocispec.Descriptor, error) {
 	repo, err := o.repository(ctx)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	manifest, config := format.ObjectManifest(configType, data)
+	manifest, config := format.ObjectManifest(artifactType, configType, data)
 	for _, b := range []format.Blob{config, format.Empty} {
 		if err := pushBlob(ctx, repo, b); err != nil {
 			return ocispec.Descriptor{}, err

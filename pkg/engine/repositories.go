@@ -222,7 +222,7 @@ func (e *Engine) saveRepository(ctx context.Context, r *configapi.Repository) (*
 		return nil, err
 	}
 	k := repoKey{r.Namespace, r.Name}
-	desc, err := e.config.put(ctx, e.cache, k.tag(), format.RepositoryConfigType, data)
+	desc, err := e.config.put(ctx, e.cache, k.tag(), format.RepositoryType, format.RepositoryConfigType, data)
 	if err != nil {
 		return nil, fmt.Errorf("store repository %q: %w", r.Name, err)
 	}

@@ -210,6 +210,11 @@ func (e *Engine) CreatePackageRevision(ctx context.Context, in *pkgapi.PackageRe
 	if _, err := e.writeRevision(ctx, repo, names.WorkspaceTag(id.Workspace), meta, files, nil); err != nil {
 		return nil, err
 	}
+	if len(p.revs) == 0 && e.needsIndex(ctx, rs) {
+		if err := e.recordPackage(ctx, rs, path); err != nil {
+			e.log.Warn("recording the package in the registry's package index", "package", path, "err", err)
+		}
+	}
 	return e.reread(ctx, rs, path, id)
 }
 

@@ -25,6 +25,13 @@ const (
 	RepositoryType = "application/vnd.pkgserver.repository.v1"
 	// RepositoryConfigType is the media type of a stored Repository object's JSON.
 	RepositoryConfigType = "application/vnd.pkgserver.repository.v1+json"
+	// IndexType marks the package index pkgserver keeps in registries that
+	// have no _catalog API; IndexConfigType is its JSON.
+	IndexType       = "application/vnd.pkgserver.package-index.v1"
+	IndexConfigType = "application/vnd.pkgserver.package-index.v1+json"
+	// IndexRepository is the OCI repository of the package index under a
+	// repository's prefix; package names have no dots, so it is never a package.
+	IndexRepository = "pkgserver.index"
 	// LayerType is the media type of the content layer.
 	LayerType = ocispec.MediaTypeImageLayerGzip
 )

@@ -63,11 +63,12 @@ func Tombstone(revision string, at time.Time) Blob {
 	})
 }
 
-// ObjectManifest stores a JSON object (a Repository) as the config of an artifact.
-func ObjectManifest(configType string, object []byte) (manifest, config Blob) {
+// ObjectManifest stores a JSON object (a Repository, a package index) as the
+// config of an artifact of the given type.
+func ObjectManifest(artifactType, configType string, object []byte) (manifest, config Blob) {
 	config = Blob{Data: object, Descriptor: content.NewDescriptorFromBytes(configType, object)}
 	return build(ocispec.Manifest{
-		ArtifactType: RepositoryType,
+		ArtifactType: artifactType,
 		Config:       config.Descriptor,
 		Layers:       []ocispec.Descriptor{Empty.Descriptor},
 		Annotations:  map[string]string{AnnotationFormat: Version},

@@ -47,6 +47,10 @@ type OCIRepository struct {
 	Registry string `json:"registry,omitempty"`
 	// PlainHTTP talks HTTP instead of HTTPS to the registry.
 	PlainHTTP bool `json:"plainHTTP,omitempty"`
+	// Packages lists package paths under the prefix (`realm/package`, or
+	// `target/realm/package` for deployment repositories) to read even when
+	// the registry cannot list its repositories (no _catalog API).
+	Packages []string `json:"packages,omitempty"`
 }
 
 // RepositoryStatus reports whether the registry is reachable.
