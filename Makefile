@@ -34,8 +34,13 @@ fmt:
 vet:
 	$(GO) vet ./...
 
+# The OCI conformance suite runs on its own (without -race, which only slows
+# it) so its pass/fail count is printed.
 test: tools fmt vet
-	$(GO) test -race -count=1 -timeout 30m ./...
+	$(GO) test -race -count=1 -timeout 30m -skip '^TestConformance$$' ./...
+	@echo "== OCI distribution-spec conformance, embedded registry"
+	@set -o pipefail; $(GO) test -count=1 -timeout 10m -run '^TestConformance$$' -v ./pkg/registry \
+	  | tee .conformance.log | sed -n 's/^.*\(conformance: [0-9]* passed, [0-9]* failed\).*$$/\1/p; /^\(ok\|FAIL\)/p'
 
 test-unit:
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
