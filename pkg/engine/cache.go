@@ -87,7 +87,8 @@ func (c *cache) filesOf(ctx context.Context, repo store.Repository, desc ocispec
 			return nil, fmt.Errorf("fetch layer %s: %w", l.Digest, err)
 		}
 		if err := format.ReadLayer(l, data, f); err != nil {
-			return nil, err
+			// The stored artifact is at fault, not the request: no 4xx sentinel.
+			return nil, fmt.Errorf("stored artifact %s cannot be read as a package (pushed by another tool?): %v", desc.Digest, err)
 		}
 	}
 	c.putFiles(desc.Digest, f)
