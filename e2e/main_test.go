@@ -11,8 +11,9 @@ import (
 	"pkgserver.dev/pkgserver/e2e/internal/harness"
 )
 
-// serverBin is the pkgserver binary built once for the whole run.
-var serverBin string
+// serverBin and pkgctlBin are the pkgserver and pkgctl binaries built once
+// for the whole run.
+var serverBin, pkgctlBin string
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -33,6 +34,10 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	if serverBin, err = harness.Build(root, dir); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	if pkgctlBin, err = harness.BuildCommand(root, dir, "pkgctl"); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"pkgserver.dev/pkgserver/pkg/errdef"
+	"pkgserver.dev/pkgserver/pkg/krm"
 )
 
 // statusTable is the one mapping from errors to HTTP codes and Kubernetes
@@ -112,7 +113,32 @@ func statusOf(err error) *metav1.Status {
 		d := oe.details
 		st.Details = &d
 	}
+	if reason == metav1.StatusReasonInvalid {
+		// kubectl prints the causes of a 422, not its message.
+		if st.Details == nil {
+			st.Details = &metav1.StatusDetails{}
+		}
+		st.Details.Causes = causesOf(err)
+	}
 	return st
+}
+
+// causesOf lists what is invalid: one cause per file problem of a resources
+// validation, else the whole message.
+func causesOf(err error) []metav1.StatusCause {
+	var problems krm.ResourceErrors
+	if errors.As(err, &problems) {
+		out := make([]metav1.StatusCause, 0, len(problems))
+		for _, p := range problems {
+			msg := p.Msg
+			if p.Line > 0 {
+				msg = fmt.Sprintf("line %d: %s", p.Line, msg)
+			}
+			out = append(out, metav1.StatusCause{Type: metav1.CauseTypeFieldValueInvalid, Field: fmt.Sprintf("spec.resources[%q]", p.Path), Message: msg})
+		}
+		return out
+	}
+	return []metav1.StatusCause{{Type: metav1.CauseTypeFieldValueInvalid, Message: err.Error()}}
 }
 
 // handleError is the Echo HTTPErrorHandler: the one place an error becomes a response.

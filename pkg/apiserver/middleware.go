@@ -18,6 +18,7 @@ func (s *server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Error(err)
 		}
 		req := c.Request()
+		s.metrics.observe(c, start)
 		s.log.Debug("request",
 			"method", req.Method,
 			"path", req.URL.Path,

@@ -36,12 +36,13 @@ type server struct {
 	maxBody int64
 	log     *slog.Logger
 	ready   func() error
+	metrics *metrics
 }
 
 // New returns an Echo instance serving svc under /apis, the discovery
 // documents, /healthz and /readyz.
 func New(svc engine.Service, opts Options) *echo.Echo {
-	s := &server{svc: svc, maxBody: opts.MaxBodyBytes, log: opts.Logger, ready: opts.Ready}
+	s := &server{svc: svc, maxBody: opts.MaxBodyBytes, log: opts.Logger, ready: opts.Ready, metrics: newMetrics()}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBodyBytes
 	}
@@ -54,10 +55,20 @@ func New(svc engine.Service, opts Options) *echo.Echo {
 	e.HidePort = true
 	e.HTTPErrorHandler = s.handleError
 	// Logging wraps recovery so a recovered panic is logged with its 500.
-	e.Use(s.logRequests, s.recoverPanics)
+	e.Use(s.logRequests, s.recoverPanics, refuseDryRun)
 
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
 	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", s.metrics.handler())
+	// kubectl looks a namespace up after a 404 to word its message; there are
+	// no Namespace objects here, so every namespace exists.
+	e.GET("/api/v1/namespaces/:namespace", func(c echo.Context) error {
+		return c.JSON(http.StatusOK, map[string]any{
+			"apiVersion": "v1", "kind": "Namespace",
+			"metadata": map[string]any{"name": c.Param("namespace")},
+			"status":   map[string]any{"phase": "Active"},
+		})
+	})
 
 	groups := apiGroups(svc)
 	registerDiscovery(e, groups)

@@ -264,6 +264,10 @@ func TestCalls(t *testing.T) {
 		{name: "merge patch with stale resourceVersion", method: "PATCH", path: repos + "/deploy", code: 409, reason: metav1.StatusReasonConflict,
 			header: map[string]string{"Content-Type": "application/merge-patch+json"},
 			body:   `{"metadata":{"resourceVersion":"stale"}}`},
+		{name: "dry run refused", method: "POST", path: repos + "?dryRun=All", code: 400, reason: metav1.StatusReasonBadRequest,
+			body: `{"metadata":{"name":"dry"}}`, contains: []string{"dryRun is not supported"}},
+		{name: "namespace lookup", method: "GET", path: "/api/v1/namespaces/team-b", code: 200, contains: []string{`"kind":"Namespace"`, `"name":"team-b"`, `"Active"`}},
+		{name: "metrics", method: "GET", path: "/metrics", code: 200, contains: []string{"go_goroutines", "process_resident_memory_bytes"}},
 		{name: "refresh repository", method: "POST", path: repos + "/deploy/refresh", code: 200, contains: []string{`"name":"deploy"`}},
 		{name: "refresh missing repository", method: "POST", path: repos + "/nope/refresh", code: 404, reason: metav1.StatusReasonNotFound},
 		{name: "strategic patch refused", method: "PATCH", path: repos + "/deploy", code: 415, reason: metav1.StatusReasonUnsupportedMediaType,
@@ -389,7 +393,7 @@ func TestCalls(t *testing.T) {
 		{name: "update package revision resources published", method: "PUT", path: prrs + "/" + nginx, code: 403, reason: metav1.StatusReasonForbidden,
 			body: `{"spec":{"resources":{"a.yaml":""}}}`},
 		{name: "update package revision resources bad path", method: "PUT", path: prrs + "/" + redis, code: 422, reason: metav1.StatusReasonInvalid,
-			body: `{"spec":{"resources":{"../a.yaml":""}}}`, contains: []string{"../a.yaml"}},
+			body: `{"spec":{"resources":{"../a.yaml":""}}}`, contains: []string{"../a.yaml", `"causes":[{"reason":"FieldValueInvalid"`}},
 		{name: "create package revision resources", method: "POST", path: prrs, code: 405, reason: metav1.StatusReasonMethodNotAllowed,
 			body: `{}`},
 		{name: "delete package revision resources", method: "DELETE", path: prrs + "/" + redis, code: 405, reason: metav1.StatusReasonMethodNotAllowed},
@@ -612,5 +616,16 @@ func TestLineCol(t *testing.T) {
 		if l, col := lineCol([]byte(c.prefix)); l != c.line || col != c.col {
 			t.Errorf("lineCol(%q) = %d,%d, want %d,%d", c.prefix, l, col, c.line, c.col)
 		}
+	}
+}
+
+// TestMetricsCountRequests: a served request shows in /metrics by route and code.
+func TestMetricsCountRequests(t *testing.T) {
+	h := New(newFake(), Options{})
+	serve(t, h, call{method: "GET", path: "/apis/pkg.pkgserver.dev/v1alpha1/namespaces/default/packagerevisions/nope"})
+	rec := serve(t, h, call{method: "GET", path: "/metrics"})
+	want := `pkgserver_http_requests_total{code="404",method="GET",route="/apis/pkg.pkgserver.dev/v1alpha1/namespaces/:namespace/packagerevisions/:name"} 1`
+	if !strings.Contains(rec.Body.String(), want) {
+		t.Fatalf("metrics lack %s:\n%s", want, rec.Body.String())
 	}
 }

@@ -21,10 +21,13 @@ var SchemeGroupVersion = metav1.GroupVersion{Group: Group, Version: Version}
 
 // Repository is a namespace of an OCI registry that holds packages.
 type Repository struct {
-	metav1.TypeMeta   `json:",inline"`
+	metav1.TypeMeta `json:",inline"`
+	// Standard object metadata.
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	Spec   RepositorySpec   `json:"spec,omitempty"`
+	// Spec says where the packages are.
+	Spec RepositorySpec `json:"spec,omitempty"`
+	// Status reports the address in use and whether the registry answers.
 	Status RepositoryStatus `json:"status,omitempty"`
 }
 
@@ -56,7 +59,8 @@ type OCIRepository struct {
 // RepositoryStatus reports whether the registry is reachable.
 type RepositoryStatus struct {
 	// Address is the registry namespace in use, `host[:port]/prefix`.
-	Address    string             `json:"address,omitempty"`
+	Address string `json:"address,omitempty"`
+	// Conditions: Ready is False with the error when listing the registry failed.
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 

@@ -54,10 +54,13 @@ const (
 
 // PackageRevision is the metadata view of one revision of one package.
 type PackageRevision struct {
-	metav1.TypeMeta   `json:",inline"`
+	metav1.TypeMeta `json:",inline"`
+	// Standard object metadata; the name is derived from spec.packageRevID.
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	Spec   PackageRevisionSpec   `json:"spec,omitempty"`
+	// Spec is the identity, lifecycle and origin of the revision.
+	Spec PackageRevisionSpec `json:"spec,omitempty"`
+	// Status is what the server observed: publication, upstream lock, conditions, OCI location.
 	Status PackageRevisionStatus `json:"status,omitempty"`
 }
 
@@ -80,8 +83,11 @@ type PackageRevID struct {
 
 // PackageRevisionSpec is the desired state of a revision.
 type PackageRevisionSpec struct {
+	// PackageRevID identifies the revision; fixed at creation.
 	PackageRevID PackageRevID `json:"packageRevID"`
-	Lifecycle    Lifecycle    `json:"lifecycle,omitempty"`
+	// Lifecycle is draft, proposed, published or deletionProposed. Updates move
+	// between draft and proposed; the approval subresource does the rest.
+	Lifecycle Lifecycle `json:"lifecycle,omitempty"`
 	// Tasks says how the revision was made; only tasks[0] is read, at creation.
 	Tasks []Task `json:"tasks,omitempty"`
 	// Upstream is the revision this one was cloned from, if any.
@@ -92,18 +98,26 @@ type PackageRevisionSpec struct {
 
 // Task is one step that produced the revision.
 type Task struct {
-	Type    TaskType     `json:"type"`
-	Init    *InitTask    `json:"init,omitempty"`
-	Clone   *CloneTask   `json:"clone,omitempty"`
-	Edit    *EditTask    `json:"edit,omitempty"`
+	// Type is init, clone, edit or upgrade; the field of the same name holds its parameters.
+	Type TaskType `json:"type"`
+	// Init creates an empty package with a Kptfile.
+	Init *InitTask `json:"init,omitempty"`
+	// Clone copies a published revision of any repository.
+	Clone *CloneTask `json:"clone,omitempty"`
+	// Edit starts a new draft from a published revision of the same package.
+	Edit *EditTask `json:"edit,omitempty"`
+	// Upgrade rebases a downstream package onto a newer upstream revision.
 	Upgrade *UpgradeTask `json:"upgrade,omitempty"`
 }
 
 // InitTask creates an empty package with its Kptfile.
 type InitTask struct {
-	Description string   `json:"description,omitempty"`
-	Keywords    []string `json:"keywords,omitempty"`
-	Site        string   `json:"site,omitempty"`
+	// Description goes into the Kptfile and the manifest's description annotation.
+	Description string `json:"description,omitempty"`
+	// Keywords describe the package.
+	Keywords []string `json:"keywords,omitempty"`
+	// Site is a URL about the package.
+	Site string `json:"site,omitempty"`
 }
 
 // CloneTask copies a published revision of any repository.
@@ -135,18 +149,21 @@ type UpgradeTask struct {
 
 // UpstreamRef names a PackageRevision.
 type UpstreamRef struct {
+	// Name is the PackageRevision object name, in the same namespace.
 	Name string `json:"name"`
 }
 
 // Upstream records where a cloned revision came from.
 type Upstream struct {
 	// Name is the upstream PackageRevision object name.
-	Name         string       `json:"name,omitempty"`
+	Name string `json:"name,omitempty"`
+	// PackageRevID is the upstream revision's identity.
 	PackageRevID PackageRevID `json:"packageRevID,omitempty"`
 }
 
 // ReadinessGate names a condition type.
 type ReadinessGate struct {
+	// ConditionType is a status condition that must be True before approval.
 	ConditionType string `json:"conditionType"`
 }
 
@@ -198,15 +215,19 @@ type PackageRevisionList struct {
 
 // PackageRevisionResources is the content view of a revision.
 type PackageRevisionResources struct {
-	metav1.TypeMeta   `json:",inline"`
+	metav1.TypeMeta `json:",inline"`
+	// Standard object metadata; the same name and resourceVersion as the PackageRevision.
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	Spec   PackageRevisionResourcesSpec   `json:"spec,omitempty"`
+	// Spec holds the files.
+	Spec PackageRevisionResourcesSpec `json:"spec,omitempty"`
+	// Status is empty.
 	Status PackageRevisionResourcesStatus `json:"status,omitempty"`
 }
 
 // PackageRevisionResourcesSpec holds the files.
 type PackageRevisionResourcesSpec struct {
+	// PackageRevID is the identity of the revision (read only).
 	PackageRevID PackageRevID `json:"packageRevID,omitempty"`
 	// Resources maps a relative, clean, forward-slash path to the file's text.
 	Resources map[string]string `json:"resources,omitempty"`

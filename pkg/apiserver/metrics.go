@@ -1,0 +1,71 @@
+package apiserver
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"pkgserver.dev/pkgserver/pkg/errdef"
+)
+
+// metrics are the Prometheus metrics served on /metrics.
+type metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pkgserver_http_requests_total",
+			Help: "HTTP requests by method, route and status code.",
+		}, []string{"method", "route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "pkgserver_http_request_duration_seconds",
+			Help:    "HTTP request latency by method and route (watches excluded).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"method", "route"}),
+	}
+	m.reg.MustRegister(m.requests, m.duration,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// observe records a finished request; the route template keeps label values few.
+func (m *metrics) observe(c echo.Context, start time.Time) {
+	route := c.Path()
+	if route == "" {
+		route = "unmatched"
+	}
+	method := c.Request().Method
+	m.requests.WithLabelValues(method, route, strconv.Itoa(c.Response().Status)).Inc()
+	if c.QueryParam("watch") == "" {
+		m.duration.WithLabelValues(method, route).Observe(time.Since(start).Seconds())
+	}
+}
+
+func (m *metrics) handler() echo.HandlerFunc {
+	h := promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	return func(c echo.Context) error {
+		h.ServeHTTP(c.Response(), c.Request())
+		return nil
+	}
+}
+
+// refuseDryRun: dry runs are not implemented, and silently writing would be
+// worse than saying so (kubectl apply --dry-run=server sends dryRun=All).
+func refuseDryRun(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if c.Request().Method != http.MethodGet && c.QueryParam("dryRun") != "" {
+			return newError(errdef.ErrBadRequest, "dryRun is not supported by pkgserver; nothing was changed")
+		}
+		return next(c)
+	}
+}
