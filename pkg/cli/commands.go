@@ -53,6 +53,7 @@ var groups = []*group{
 			rpkgInitCmd,
 			rpkgCloneCmd,
 			rpkgCopyCmd,
+			rpkgUpgradeCmd,
 			rpkgPullCmd,
 			rpkgPushCmd,
 			lifecycleCmd("propose", "propose draft revisions for publication"),
