@@ -8,7 +8,7 @@ ORAS_VERSION := v1.3.6
 export PKGSERVER_REGISTRY_BIN := $(TOOLS)/registry
 export PKGSERVER_ORAS_BIN := $(TOOLS)/oras
 
-.PHONY: all build run test test-unit test-e2e tools fmt vet fuzz bench clean
+.PHONY: all build run test test-unit test-e2e tools generate fmt vet fuzz bench clean
 
 all: build
 
@@ -27,6 +27,11 @@ $(TOOLS)/registry:
 
 $(TOOLS)/oras:
 	GOBIN=$(TOOLS) $(GO) install oras.land/oras/cmd/oras@$(ORAS_VERSION)
+
+# Regenerates the DeepCopy methods of the API types after they change.
+generate:
+	$(GO) run k8s.io/code-generator/cmd/deepcopy-gen@v0.37.2 --output-file zz_generated.deepcopy.go \
+	  --go-header-file /dev/null ./api/config/v1alpha1 ./api/pkg/v1alpha1
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

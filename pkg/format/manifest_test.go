@@ -69,7 +69,7 @@ func TestDeletionMarker(t *testing.T) {
 
 func TestObjectManifest(t *testing.T) {
 	obj := []byte(`{"kind":"Repository"}`)
-	m, cfg := ObjectManifest(RepositoryConfigType, obj)
+	m, cfg := ObjectManifest(RepositoryType, RepositoryConfigType, obj)
 	if string(cfg.Data) != string(obj) || cfg.Descriptor.MediaType != RepositoryConfigType || cfg.Descriptor.Digest != digest.FromBytes(obj) {
 		t.Errorf("config %+v", cfg.Descriptor)
 	}

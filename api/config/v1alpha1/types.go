@@ -20,6 +20,7 @@ const (
 var SchemeGroupVersion = metav1.GroupVersion{Group: Group, Version: Version}
 
 // Repository is a namespace of an OCI registry that holds packages.
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 type Repository struct {
 	metav1.TypeMeta `json:",inline"`
 	// Standard object metadata.
@@ -65,6 +66,7 @@ type RepositoryStatus struct {
 }
 
 // RepositoryList is a list of repositories.
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 type RepositoryList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`

@@ -53,6 +53,7 @@ const (
 )
 
 // PackageRevision is the metadata view of one revision of one package.
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 type PackageRevision struct {
 	metav1.TypeMeta `json:",inline"`
 	// Standard object metadata; the name is derived from spec.packageRevID.
@@ -207,6 +208,7 @@ type OCIStatus struct {
 }
 
 // PackageRevisionList is a list of package revisions.
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 type PackageRevisionList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
@@ -214,6 +216,7 @@ type PackageRevisionList struct {
 }
 
 // PackageRevisionResources is the content view of a revision.
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 type PackageRevisionResources struct {
 	metav1.TypeMeta `json:",inline"`
 	// Standard object metadata; the same name and resourceVersion as the PackageRevision.
@@ -237,6 +240,7 @@ type PackageRevisionResourcesSpec struct {
 type PackageRevisionResourcesStatus struct{}
 
 // PackageRevisionResourcesList is a list of PackageRevisionResources.
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 type PackageRevisionResourcesList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
