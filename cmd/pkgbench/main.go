@@ -64,25 +64,29 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	rep, err := bench.Run(ctx, cfg)
-	if err != nil {
+	cfg.OnReport = func(rep *bench.Report) error { return write(rep, *jsonOut) }
+	if _, err := bench.Run(ctx, cfg); err != nil {
 		fatal(err)
 	}
+}
+
+// write prints the report as markdown and, when path is set, writes it as JSON.
+func write(rep *bench.Report, path string) error {
 	if err := rep.WriteMarkdown(os.Stdout); err != nil {
-		fatal(err)
+		return err
 	}
-	if *jsonOut != "" {
-		f, err := os.Create(*jsonOut)
-		if err != nil {
-			fatal(err)
-		}
-		if err := rep.WriteJSON(f); err != nil {
-			fatal(err)
-		}
-		if err := f.Close(); err != nil {
-			fatal(err)
-		}
+	if path == "" {
+		return nil
 	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := rep.WriteJSON(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func parseInts(s string) ([]int, error) {

@@ -140,7 +140,7 @@ func (c *Client) SetLifecycle(ctx context.Context, pr *pkgapi.PackageRevision, r
 	return &out, c.do(ctx, http.MethodPut, path, in, &out)
 }
 
-// GetRevisionPath and the others name the API paths the timed reads use.
+// revisionPath, resourcesPath and listPath are the API paths the timed reads use.
 func revisionPath(ns, name string) string  { return pkgPath + ns + "/packagerevisions/" + name }
 func resourcesPath(ns, name string) string { return pkgPath + ns + "/packagerevisionresources/" + name }
 func listPath(ns string) string            { return pkgPath + ns + "/packagerevisions" }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"time"
 )
 
 // Config says what to run. The zero value is not useful: start from
@@ -35,9 +36,16 @@ type Config struct {
 	ColdRuns int `json:"coldRuns"`
 	// ListRuns is the number of timed warm lists per size.
 	ListRuns int `json:"listRuns"`
+	// ListBudget bounds the time of the warm lists of one size: after it,
+	// no more runs start (at least 3 run). It keeps 100,000 revisions in budget.
+	ListBudget time.Duration `json:"listBudget"`
 	// Concurrency is the number of clients of the throughput run.
 	Concurrency int `json:"concurrency"`
 
+	// OnReport, when set, gets the report as soon as everything is measured,
+	// before the work directory is removed (which takes minutes after a
+	// 100,000-revision fill).
+	OnReport func(*Report) error `json:"-"`
 	// Log receives progress lines; nil discards them.
 	Log io.Writer `json:"-"`
 }
@@ -52,6 +60,7 @@ func DefaultConfig() Config {
 		Reads:         200,
 		ColdRuns:      5,
 		ListRuns:      10,
+		ListBudget:    60 * time.Second,
 		Concurrency:   4,
 	}
 }
@@ -66,6 +75,7 @@ func QuickConfig() Config {
 		Reads:         10,
 		ColdRuns:      1,
 		ListRuns:      3,
+		ListBudget:    10 * time.Second,
 		Concurrency:   2,
 	}
 }
@@ -97,6 +107,6 @@ func (c Config) stages() []int {
 
 // String is a one-line summary of the settings.
 func (c Config) String() string {
-	return fmt.Sprintf("packages=%d list-sizes=%v remote-list-max=%d iterations=%d reads=%d cold-runs=%d list-runs=%d concurrency=%d",
-		c.Packages, c.ListSizes, c.RemoteListMax, c.Iterations, c.Reads, c.ColdRuns, c.ListRuns, c.Concurrency)
+	return fmt.Sprintf("packages=%d list-sizes=%v remote-list-max=%d iterations=%d reads=%d cold-runs=%d list-runs=%d (at most %s each size) concurrency=%d",
+		c.Packages, c.ListSizes, c.RemoteListMax, c.Iterations, c.Reads, c.ColdRuns, c.ListRuns, c.ListBudget, c.Concurrency)
 }

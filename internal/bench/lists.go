@@ -91,7 +91,11 @@ func (b *bench) measureList(ctx context.Context, ns string, want int) (*listResu
 	if err != nil {
 		return nil, err
 	}
-	for range b.cfg.ListRuns {
+	start := time.Now()
+	for i := range b.cfg.ListRuns {
+		if i >= 3 && b.cfg.ListBudget > 0 && time.Since(start) > b.cfg.ListBudget {
+			break
+		}
 		d, rq, err := b.counted(func() error { _, err := b.client.fetch(ctx, listPath(ns)); return err })
 		if err != nil {
 			return nil, err

@@ -110,7 +110,13 @@ func (b *bench) report() {
 		row("revisions listed", "checked against the fill", func(l *listResult) Cell { return numbers("%.0f", float64(l.items)) })
 		row("pre-fill time (s)", "written straight to the store; not a pkgserver cost", func(l *listResult) Cell { return numbers("%.1f", l.fill.Seconds()) })
 		row("first list after restart (ms)", "discovery: reads every manifest", func(l *listResult) Cell { return numbers("%.0f", ms(l.first)) })
-		row("warm list (ms p50 / p99)", fmt.Sprintf("%d runs", b.cfg.ListRuns), func(l *listResult) Cell { return latency(l.warm) })
+		runs := func(be *backend) string {
+			if l := be.lists[size]; l != nil {
+				return fmt.Sprintf("%d", len(l.warm))
+			}
+			return "0"
+		}
+		row("warm list (ms p50 / p99)", fmt.Sprintf("runs: %s embedded, %s remote", runs(emb), runs(reg)), func(l *listResult) Cell { return latency(l.warm) })
 		row("response size (MiB)", "", func(l *listResult) Cell { return numbers("%.1f", float64(l.bytes)/(1<<20)) })
 		row("server peak RSS (MiB)", "VmHWM after the lists; one backend per process", func(l *listResult) Cell { return numbers("%.0f", float64(l.peakRSS>>20)) })
 		catalogPages := (size/RevisionsPerPackage + 999) / 1000

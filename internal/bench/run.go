@@ -116,6 +116,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	b.report()
 	b.rep.Duration = time.Since(start).Round(time.Second).String()
+	if cfg.OnReport != nil {
+		if err := cfg.OnReport(b.rep); err != nil {
+			return nil, err
+		}
+	}
 	return b.rep, nil
 }
 
@@ -198,6 +203,7 @@ func (b *bench) close() {
 		b.registry.Stop()
 	}
 	if b.cfg.WorkDir == "" && b.work != "" {
+		b.logf("removing %s", b.work)
 		_ = os.RemoveAll(b.work)
 	}
 }
