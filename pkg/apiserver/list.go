@@ -120,16 +120,27 @@ func page[T any, P object[T]](items []T, q listQuery, fieldsOf func(P) fields.Se
 		return position{namespace: p.GetNamespace(), name: p.GetName()}
 	}
 	// The engine sorts already; sorting again keeps paging right if it did not.
-	slices.SortStableFunc(items, func(a, b T) int {
-		pa, pb := pos(&a), pos(&b)
-		switch {
-		case pa.less(pb):
-			return -1
-		case pb.less(pa):
-			return 1
-		}
-		return 0
-	})
+	// Compare through pointers: the items are large structs.
+	sorted := true
+	for i := 1; i < len(items) && sorted; i++ {
+		sorted = !pos(&items[i]).less(pos(&items[i-1]))
+	}
+	if !sorted {
+		slices.SortStableFunc(items, func(a, b T) int {
+			pa, pb := pos(&a), pos(&b)
+			switch {
+			case pa.less(pb):
+				return -1
+			case pb.less(pa):
+				return 1
+			}
+			return 0
+		})
+	}
+	matchLabels, matchFields := !q.labels.Empty(), !q.fields.Empty()
+	if !matchLabels && !matchFields && q.limit == 0 && q.after == (position{}) {
+		return items, ""
+	}
 	size := len(items)
 	if q.limit > 0 && q.limit < size {
 		size = q.limit
@@ -140,7 +151,8 @@ func page[T any, P object[T]](items []T, q listQuery, fieldsOf func(P) fields.Se
 		if q.after != (position{}) && !q.after.less(pos(&items[i])) {
 			continue
 		}
-		if !q.labels.Matches(labels.Set(p.GetLabels())) || !q.fields.Matches(fieldsOf(p)) {
+		// Building the field set costs a map per item: only when asked.
+		if matchLabels && !q.labels.Matches(labels.Set(p.GetLabels())) || matchFields && !q.fields.Matches(fieldsOf(p)) {
 			continue
 		}
 		if q.limit > 0 && len(out) == q.limit {

@@ -60,6 +60,8 @@ type resource[T any, P object[T]] struct {
 	status func(ctx context.Context, obj *T) (*T, error)
 	// refresh serves POST on the refresh subresource (rescan one repository).
 	refresh func(ctx context.Context, namespace, name string) (*T, error)
+	// listRaw, when set, lists pre-encoded objects for plain JSON lists.
+	listRaw func(ctx context.Context, namespace string) ([]engine.RawObject, error)
 	// reads are GET-only subresources by name (history, diff).
 	reads map[string]readFunc
 }
@@ -190,13 +192,17 @@ func (r *resource[T, P]) handleList(c echo.Context, s *server) error {
 	if w, ok := s.svc.(engine.Watcher); ok {
 		rv = w.ResourceVersion() // before listing: a watch from here misses nothing
 	}
+	table := wantsTable(c.Request().Header.Get(echo.HeaderAccept)) && r.columns != nil
+	if r.listRaw != nil && !table {
+		return r.handleRawList(c, q, rv)
+	}
 	items, err := r.list(c.Request().Context(), c.Param("namespace"))
 	if err != nil {
 		return r.about(err, "")
 	}
 	kept, next := page(items, q, r.fieldsOf)
 	meta := metav1.ListMeta{Continue: next, ResourceVersion: rv}
-	if wantsTable(c.Request().Header.Get(echo.HeaderAccept)) && r.columns != nil {
+	if table {
 		return c.JSON(http.StatusOK, toTable(r.columns, kept, c.QueryParam("includeObject"), meta, r.setKind))
 	}
 	for i := range kept {

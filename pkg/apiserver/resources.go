@@ -65,6 +65,7 @@ func apiGroups(svc engine.Service) []apiGroup {
 					watchKind:  pkgapi.PackageRevisionKind,
 					fromEvent:  eventObject[pkgapi.PackageRevision],
 					list:       svc.ListPackageRevisions,
+					listRaw:    rawLister(svc),
 					get:        svc.GetPackageRevision,
 					create:     svc.CreatePackageRevision,
 					update:     svc.UpdatePackageRevision,

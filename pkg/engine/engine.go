@@ -49,6 +49,7 @@ type Engine struct {
 	remotes    map[string]store.Store
 
 	locks sync.Map // package key -> *sync.Mutex; serialises writes to one package
+	blobs sync.Map // package key + "@" + digest of blobs known to be stored
 }
 
 var _ Service = (*Engine)(nil)

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
@@ -88,6 +89,14 @@ type rev struct {
 	n         int // N of a vN tag, else 0
 	marker    *ocispec.Descriptor
 	lifecycle pkgapi.Lifecycle
+	// view caches the API object and its JSON; a rev never changes, but
+	// what it shows depends on its package's latest revision and upgrades.
+	view atomic.Pointer[revView]
+}
+
+// with returns a copy of r with another deletion marker and lifecycle.
+func (r *rev) with(marker *ocispec.Descriptor, l pkgapi.Lifecycle) *rev {
+	return &rev{tag: r.tag, desc: r.desc, meta: r.meta, n: r.n, marker: marker, lifecycle: l}
 }
 
 func (rs *repoState) reset() {

@@ -6,12 +6,44 @@ import (
 	"errors"
 	"fmt"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
 	oraserr "oras.land/oras-go/v2/errdef"
 
 	"pkgserver.dev/pkgserver/pkg/format"
 	"pkgserver.dev/pkgserver/pkg/store"
 )
+
+// pushBlob pushes b unless the repository has it. Blobs it pushed or saw are
+// remembered (they never change), which saves a round trip on every write.
+func (e *Engine) pushBlob(ctx context.Context, rs *repoState, repo content.Storage, path string, b format.Blob) error {
+	key := rs.lockKey(path) + "@" + b.Descriptor.Digest.String()
+	if _, ok := e.blobs.Load(key); ok {
+		return nil
+	}
+	if err := pushBlob(ctx, repo, b); err != nil {
+		return err
+	}
+	e.blobs.Store(key, struct{}{})
+	return nil
+}
+
+// forgetBlobs drops what is remembered of the blobs of a manifest and checks
+// that they are really there; false when a blob is missing for good.
+func (e *Engine) forgetBlobs(ctx context.Context, rs *repoState, repo content.Storage, path string, layers []ocispec.Descriptor) bool {
+	for _, d := range append([]ocispec.Descriptor{format.Empty.Descriptor}, layers...) {
+		e.blobs.Delete(rs.lockKey(path) + "@" + d.Digest.String())
+	}
+	if err := e.pushBlob(ctx, rs, repo, path, format.Empty); err != nil {
+		return false
+	}
+	for _, l := range layers {
+		if ok, err := repo.Exists(ctx, l); err != nil || !ok {
+			return false
+		}
+	}
+	return true
+}
 
 // pushBlob pushes b unless the repository has it.
 func pushBlob(ctx context.Context, repo content.Storage, b format.Blob) error {

@@ -109,44 +109,61 @@ func (e *Engine) downstreamsOf(ctx context.Context, namespace, name string) ([]s
 	return out, nil
 }
 
+// upgrades finds, from the index only, the newest published revision of the
+// upstream package of revisions; one lookup per upstream package.
+type upgrades struct {
+	e    *Engine
+	ctx  context.Context
+	memo map[string]*pkgapi.UpstreamRevision // namespace/package path -> newest (nil: none)
+	nums map[string]int
+}
+
+func (e *Engine) upgrades(ctx context.Context) *upgrades {
+	return &upgrades{e: e, ctx: ctx, memo: map[string]*pkgapi.UpstreamRevision{}, nums: map[string]int{}}
+}
+
+// of returns the upgrade available to a revision of namespace with upstream up, or nil.
+func (u *upgrades) of(namespace string, up *pkgapi.Upstream) *pkgapi.UpstreamRevision {
+	if up == nil || up.Name == "" {
+		return nil
+	}
+	cur, ok := names.ParseRevision(up.PackageRevID.Revision)
+	if !ok {
+		return nil
+	}
+	id, err := names.Parse(up.Name)
+	if err != nil {
+		return nil
+	}
+	rs, path, err := u.e.locate(u.ctx, namespace, id)
+	if err != nil {
+		return nil
+	}
+	key := namespace + "/" + rs.lockKey(path)
+	if _, ok := u.memo[key]; !ok {
+		var newest *pkgapi.UpstreamRevision
+		n := 0
+		if p, err := u.e.pkg(u.ctx, rs, path, false); err == nil {
+			for _, r := range p.revs {
+				if r.n > n && r.lifecycle == pkgapi.LifecyclePublished {
+					n, newest = r.n, &pkgapi.UpstreamRevision{Name: revID(rs, p, r).Name(), Revision: r.tag}
+				}
+			}
+		}
+		u.memo[key], u.nums[key] = newest, n
+	}
+	if u.nums[key] > cur {
+		return u.memo[key]
+	}
+	return nil
+}
+
 // decorate fills status.upgradeAvailable of revisions that have an upstream
 // whose package has a newer published revision. It reads the index only.
 func (e *Engine) decorate(ctx context.Context, prs []pkgapi.PackageRevision) {
-	type newest struct {
-		n    int
-		name string
-		rev  string
-	}
-	memo := map[string]newest{} // namespace/upstream package path
+	u := e.upgrades(ctx)
 	for i := range prs {
-		pr := &prs[i]
-		up := pr.Spec.Upstream
-		if up == nil || up.Name == "" {
-			continue
-		}
-		id, err := names.Parse(up.Name)
-		if err != nil {
-			continue
-		}
-		rs, path, err := e.locate(ctx, pr.Namespace, id)
-		if err != nil {
-			continue
-		}
-		key := pr.Namespace + "/" + rs.lockKey(path)
-		nw, ok := memo[key]
-		if !ok {
-			if p, err := e.pkg(ctx, rs, path, false); err == nil {
-				for _, r := range p.revs {
-					if r.n > nw.n && r.lifecycle == pkgapi.LifecyclePublished {
-						nw = newest{n: r.n, name: revID(rs, p, r).Name(), rev: r.tag}
-					}
-				}
-			}
-			memo[key] = nw
-		}
-		if cur, ok := names.ParseRevision(up.PackageRevID.Revision); ok && nw.n > cur {
-			pr.Status.UpgradeAvailable = &pkgapi.UpstreamRevision{Name: nw.name, Revision: nw.rev}
-		}
+		prs[i].Status.UpgradeAvailable = u.of(prs[i].Namespace, prs[i].Spec.Upstream)
 	}
 }
 

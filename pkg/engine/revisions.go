@@ -58,8 +58,8 @@ func (e *Engine) pkg(ctx context.Context, rs *repoState, path string, fresh bool
 	p, ok := rs.packages[path]
 	stale := rs.stale[path]
 	rs.mu.Unlock()
-	if ok && !stale && !fresh {
-		return p, nil
+	if ok && !stale {
+		return p, nil // writers (fresh) check the one tag they change themselves
 	}
 	if fresh { // only writers ask for fresh, and they hold the lock
 		return e.loadPackageLocked(ctx, rs, path)
@@ -105,6 +105,12 @@ func (e *Engine) findForWrite(ctx context.Context, namespace, name, resourceVers
 	key := rs.lockKey(path)
 	unlock := e.lockPackage(key)
 	f, err := e.find(ctx, namespace, name, key)
+	if err == nil && !e.current(ctx, f) {
+		// Changed behind the index (another replica): read it all again.
+		if _, err = e.loadPackageLocked(ctx, rs, path); err == nil {
+			f, err = e.find(ctx, namespace, name, key)
+		}
+	}
 	if err == nil {
 		err = checkResourceVersion(resourceVersion, f.r.resourceVersion())
 	}
@@ -115,35 +121,15 @@ func (e *Engine) findForWrite(ctx context.Context, namespace, name, resourceVers
 	return f, unlock, nil
 }
 
-// ListPackageRevisions implements Service. A repository whose registry fails
-// is left out (its status says why) rather than failing the whole list.
-func (e *Engine) ListPackageRevisions(ctx context.Context, namespace string) ([]pkgapi.PackageRevision, error) {
-	states, err := e.repositories(ctx, namespace)
+// current checks with one registry round trip that the tag of a revision
+// still points where the index says.
+func (e *Engine) current(ctx context.Context, f found) bool {
+	repo, err := f.repo(ctx)
 	if err != nil {
-		return nil, err
+		return false
 	}
-	var out []pkgapi.PackageRevision
-	for _, rs := range states {
-		pkgs, err := e.allPackages(ctx, rs)
-		if err != nil {
-			e.log.Warn("listing repository failed", "namespace", rs.obj.Namespace, "repository", rs.obj.Name, "err", err)
-			continue
-		}
-		for _, p := range pkgs {
-			latest := p.latest()
-			for _, r := range p.revs {
-				out = append(out, toPackageRevision(rs, p, r, latest))
-			}
-		}
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Namespace != out[j].Namespace {
-			return out[i].Namespace < out[j].Namespace
-		}
-		return out[i].Name < out[j].Name
-	})
-	e.decorate(ctx, out)
-	return out, nil
+	d, err := repo.Resolve(ctx, f.r.tag)
+	return err == nil && d.Digest == f.r.desc.Digest
 }
 
 // GetPackageRevision implements Service.
@@ -179,6 +165,18 @@ func (e *Engine) CreatePackageRevision(ctx context.Context, in *pkgapi.PackageRe
 	if err != nil {
 		return nil, err
 	}
+	repo, err := rs.store.Repository(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	if p.byWorkspace(id.Workspace) == nil && len(p.revs) > 0 {
+		// The index may be behind another replica: the tag must be free.
+		if _, err := repo.Resolve(ctx, names.WorkspaceTag(id.Workspace)); !errors.Is(err, errdef.ErrNotFound) {
+			if p, err = e.loadPackageLocked(ctx, rs, path); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if p.byWorkspace(id.Workspace) != nil {
 		return nil, fmt.Errorf("%w: package %q already has a revision with workspace %q", errdef.ErrAlreadyExists, id.Package, id.Workspace)
 	}
@@ -203,11 +201,9 @@ func (e *Engine) CreatePackageRevision(ctx context.Context, in *pkgapi.PackageRe
 	if err != nil {
 		return nil, err
 	}
-	repo, err := rs.store.Repository(ctx, path)
+	tag := names.WorkspaceTag(id.Workspace)
+	desc, err := e.writeRevision(ctx, rs, repo, path, tag, meta, files, nil)
 	if err != nil {
-		return nil, err
-	}
-	if _, err := e.writeRevision(ctx, repo, names.WorkspaceTag(id.Workspace), meta, files, nil); err != nil {
 		return nil, err
 	}
 	if len(p.revs) == 0 && e.needsIndex(ctx, rs) {
@@ -215,7 +211,11 @@ func (e *Engine) CreatePackageRevision(ctx context.Context, in *pkgapi.PackageRe
 			e.log.Warn("recording the package in the registry's package index", "package", path, "err", err)
 		}
 	}
-	return e.reread(ctx, rs, path, id)
+	r, err := e.revFor(ctx, repo, tag, desc)
+	if err != nil {
+		return nil, err
+	}
+	return e.commit(rs, p, r, func(p *pkgState) { p.revs = append(p.revs, r) }), nil
 }
 
 // createID takes the identity from spec.packageRevID, or from metadata.name
@@ -390,18 +390,21 @@ func (e *Engine) ApprovePackageRevision(ctx context.Context, in *pkgapi.PackageR
 		return e.publish(ctx, f, repo, user)
 	case to == pkgapi.LifecycleDeletionProposed:
 		marker := format.DeletionMarker(f.r.desc, f.r.tag, now)
-		if err := pushBlob(ctx, repo, format.Empty); err != nil {
+		if err := e.pushBlob(ctx, f.rs, repo, f.p.path, format.Empty); err != nil {
 			return nil, err
 		}
 		if err := pushManifest(ctx, repo, marker, f.r.tag+names.DeletionTagSuffix); err != nil {
 			return nil, err
 		}
+		r := f.r.with(&marker.Descriptor, pkgapi.LifecycleDeletionProposed)
+		return e.commit(f.rs, f.p, r, replaceRev(f.r, r)), nil
 	default: // deletionProposed -> published
 		if err := repo.Delete(ctx, *f.r.marker); err != nil && !errors.Is(err, errdef.ErrNotFound) {
 			return nil, fmt.Errorf("remove deletion proposal of %s: %w", f.r.tag, err)
 		}
+		r := f.r.with(nil, pkgapi.LifecyclePublished)
+		return e.commit(f.rs, f.p, r, replaceRev(f.r, r)), nil
 	}
-	return e.rereadFound(ctx, f)
 }
 
 // publish turns a proposed revision into the next vN of its package.
@@ -433,14 +436,17 @@ func (e *Engine) publish(ctx context.Context, f found, repo store.Repository, us
 		return nil, err
 	}
 	e.cache.putManifest(manifest.Descriptor.Digest, manifest.Data)
-	if err := repo.Tag(ctx, manifest.Descriptor, "latest"); err != nil {
+	if err := pushManifest(ctx, repo, manifest, names.LatestTag); err != nil {
 		return nil, fmt.Errorf("tag latest: %w", err)
 	}
 	if err := repo.Delete(ctx, f.r.desc); err != nil && !errors.Is(err, errdef.ErrNotFound) {
 		return nil, fmt.Errorf("remove proposed revision after publishing %s: %w", meta.Revision, err)
 	}
-	id := revID(f.rs, f.p, f.r)
-	return e.reread(ctx, f.rs, f.p.path, id)
+	r, err := e.revFor(ctx, repo, meta.Revision, manifest.Descriptor)
+	if err != nil {
+		return nil, err
+	}
+	return e.commit(f.rs, f.p, r, replaceRev(f.r, r)), nil
 }
 
 // unmetGates lists readiness gates whose condition is not True.
@@ -490,7 +496,7 @@ func (e *Engine) DeletePackageRevision(ctx context.Context, namespace, name stri
 	}
 	if f.r.n > 0 {
 		// The tombstone goes first: if we stop half way, N is still taken.
-		if err := pushBlob(ctx, repo, format.Empty); err != nil {
+		if err := e.pushBlob(ctx, f.rs, repo, f.p.path, format.Empty); err != nil {
 			return err
 		}
 		if err := pushManifest(ctx, repo, format.Tombstone(f.r.tag, e.opts.Now()), names.DeletedTag(f.r.n)); err != nil {
@@ -509,13 +515,16 @@ func (e *Engine) DeletePackageRevision(ctx context.Context, namespace, name stri
 			}
 		}
 		if next != nil {
-			if err := repo.Tag(ctx, next.desc, "latest"); err != nil {
+			if err := repo.Tag(ctx, next.desc, names.LatestTag); err != nil {
 				return fmt.Errorf("move latest to %s: %w", next.tag, err)
 			}
 		}
 	}
-	_, err = e.loadPackageLocked(ctx, f.rs, f.p.path)
-	return err
+	e.commit(f.rs, f.p, nil, func(p *pkgState) {
+		p.revs = slices.DeleteFunc(p.revs, func(r *rev) bool { return r == f.r })
+		p.deletedMax = max(p.deletedMax, f.r.n)
+	})
+	return nil
 }
 
 // rewrite stores a draft or proposed revision again with new metadata and,
@@ -533,7 +542,7 @@ func (e *Engine) rewrite(ctx context.Context, f found, meta format.Meta, files m
 		}
 		layers = m.Layers
 	}
-	desc, err := e.writeRevision(ctx, repo, f.r.tag, meta, files, layers)
+	desc, err := e.writeRevision(ctx, f.rs, repo, f.p.path, f.r.tag, meta, files, layers)
 	if err != nil {
 		return nil, err
 	}
@@ -542,28 +551,39 @@ func (e *Engine) rewrite(ctx context.Context, f found, meta format.Meta, files m
 			return nil, fmt.Errorf("remove previous manifest of %s: %w", f.r.tag, err)
 		}
 	}
-	return e.rereadFound(ctx, f)
+	r, err := e.revFor(ctx, repo, f.r.tag, desc)
+	if err != nil {
+		return nil, err
+	}
+	return e.commit(f.rs, f.p, r, replaceRev(f.r, r)), nil
 }
 
 // writeRevision pushes a revision's blobs and manifest and tags it. With files
 // it packs a new layer; otherwise it reuses layers.
-func (e *Engine) writeRevision(ctx context.Context, repo store.Repository, tag string, meta format.Meta, files map[string]string, layers []ocispec.Descriptor) (ocispec.Descriptor, error) {
+func (e *Engine) writeRevision(ctx context.Context, rs *repoState, repo store.Repository, path, tag string, meta format.Meta, files map[string]string, layers []ocispec.Descriptor) (ocispec.Descriptor, error) {
 	if files != nil {
 		layer, err := format.PackLayer(meta.Package, files)
 		if err != nil {
 			return ocispec.Descriptor{}, err
 		}
-		if err := pushBlob(ctx, repo, format.Blob(layer)); err != nil {
+		if err := e.pushBlob(ctx, rs, repo, path, format.Blob(layer)); err != nil {
 			return ocispec.Descriptor{}, err
 		}
 		layers = []ocispec.Descriptor{layer.Descriptor}
 	}
-	if err := pushBlob(ctx, repo, format.Empty); err != nil {
+	if err := e.pushBlob(ctx, rs, repo, path, format.Empty); err != nil {
 		return ocispec.Descriptor{}, err
 	}
 	manifest := format.Manifest(meta, layers...)
 	if err := pushManifest(ctx, repo, manifest, tag); err != nil {
-		return ocispec.Descriptor{}, err
+		// A blob remembered as stored may be gone (registry garbage
+		// collection): check them again and retry once.
+		if !e.forgetBlobs(ctx, rs, repo, path, layers) {
+			return ocispec.Descriptor{}, err
+		}
+		if err := pushManifest(ctx, repo, manifest, tag); err != nil {
+			return ocispec.Descriptor{}, err
+		}
 	}
 	e.cache.putManifest(manifest.Descriptor.Digest, manifest.Data)
 	if files != nil {
@@ -572,22 +592,44 @@ func (e *Engine) writeRevision(ctx context.Context, repo store.Repository, tag s
 	return manifest.Descriptor, nil
 }
 
-func (e *Engine) rereadFound(ctx context.Context, f found) (*pkgapi.PackageRevision, error) {
-	return e.reread(ctx, f.rs, f.p.path, revID(f.rs, f.p, f.r))
-}
-
-// reread loads the package again after a write and returns the revision.
-func (e *Engine) reread(ctx context.Context, rs *repoState, path string, id names.ID) (*pkgapi.PackageRevision, error) {
-	p, err := e.loadPackageLocked(ctx, rs, path)
+// revFor reads back a revision just written, from the manifest cache.
+func (e *Engine) revFor(ctx context.Context, repo store.Repository, tag string, desc ocispec.Descriptor) (*rev, error) {
+	m, err := e.cache.manifest(ctx, repo, desc)
 	if err != nil {
 		return nil, err
 	}
-	r := p.byWorkspace(id.Workspace)
+	return newRev(tag, desc, m), nil
+}
+
+// replaceRev returns a change that puts next where old was.
+func replaceRev(old, next *rev) func(p *pkgState) {
+	return func(p *pkgState) {
+		p.revs = slices.DeleteFunc(p.revs, func(r *rev) bool { return r == old })
+		p.revs = append(p.revs, next)
+	}
+}
+
+// commit puts the outcome of a write into the index without reading the
+// registry again (the writer holds the package lock and knows what it wrote),
+// sends the watch events, and returns the API object of r (nil: none).
+func (e *Engine) commit(rs *repoState, old *pkgState, r *rev, change func(p *pkgState)) *pkgapi.PackageRevision {
+	p := &pkgState{path: old.path, target: old.target, realm: old.realm, name: old.name,
+		deletedMax: old.deletedMax, revs: slices.Clone(old.revs)}
+	change(p)
+	sort.Slice(p.revs, func(i, j int) bool { return p.revs[i].tag < p.revs[j].tag })
+	rs.mu.Lock()
+	if len(p.revs) == 0 {
+		delete(rs.packages, p.path)
+	} else {
+		rs.packages[p.path] = p
+	}
+	rs.mu.Unlock()
+	e.emitPackageChanges(rs, old, p)
 	if r == nil {
-		return nil, fmt.Errorf("%w: revision %q vanished after writing it", errdef.ErrConflict, id.Name())
+		return nil
 	}
 	pr := toPackageRevision(rs, p, r, p.latest())
-	return &pr, nil
+	return &pr
 }
 
 // userLabels drops labels the server computes.
