@@ -1,7 +1,7 @@
 package apiserver
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"net/http"
 	"strconv"
@@ -13,19 +13,21 @@ import (
 )
 
 // handleRawList serves a plain JSON list from objects the engine has already
-// encoded: the bytes are copied, not built and encoded again per request.
+// encoded: the bytes are streamed, not built and encoded again per request.
+// metadata comes after items: only then is the continue token known.
 func (r *resource[T, P]) handleRawList(c echo.Context, q listQuery, rv string) error {
 	raws, err := r.listRaw(c.Request().Context(), c.Param("namespace"))
 	if err != nil {
 		return r.about(err, "")
 	}
+	res := c.Response()
+	res.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	res.WriteHeader(http.StatusOK)
+	w := bufio.NewWriterSize(res, 64<<10)
+	w.WriteString(`{"kind":"` + r.gvk.Kind + `List","apiVersion":"` + r.gvk.GroupVersion().String() + `","items":[`)
 	matchLabels, matchFields := !q.labels.Empty(), !q.fields.Empty()
-	var buf bytes.Buffer
-	buf.WriteString(`{"kind":"` + r.gvk.Kind + `List","apiVersion":"` + r.gvk.GroupVersion().String() + `","metadata":{`)
-	items := 0
-	next := ""
-	var lastPos position
-	var body bytes.Buffer
+	items, next := 0, ""
+	var last position
 	for _, raw := range raws {
 		p, ok := any(raw.Object).(P)
 		if !ok {
@@ -39,29 +41,27 @@ func (r *resource[T, P]) handleRawList(c echo.Context, q listQuery, rv string) e
 			continue
 		}
 		if q.limit > 0 && items == q.limit {
-			next = encodeContinue(lastPos)
+			next = encodeContinue(last)
 			break
 		}
 		if items > 0 {
-			body.WriteByte(',')
+			w.WriteByte(',')
 		}
-		body.Write(raw.JSON)
+		w.Write(raw.JSON)
 		items++
-		lastPos = at
+		last = at
 	}
+	w.WriteString(`],"metadata":{`)
+	sep := ""
 	if rv != "" {
-		buf.WriteString(`"resourceVersion":` + strconv.Quote(rv))
+		w.WriteString(`"resourceVersion":` + strconv.Quote(rv))
+		sep = ","
 	}
 	if next != "" {
-		if rv != "" {
-			buf.WriteByte(',')
-		}
-		buf.WriteString(`"continue":` + strconv.Quote(next))
+		w.WriteString(sep + `"continue":` + strconv.Quote(next))
 	}
-	buf.WriteString(`},"items":[`)
-	buf.Write(body.Bytes())
-	buf.WriteString("]}\n")
-	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, buf.Bytes())
+	w.WriteString("}}\n")
+	return w.Flush() // a failed write means the client left; nothing to answer
 }
 
 // rawLister returns the pre-encoded list of svc, if it has one.

@@ -13,8 +13,12 @@ import (
 	"pkgserver.dev/pkgserver/pkg/store"
 )
 
-// maxCachedFileBytes bounds the file cache; manifests are small and kept.
+// maxCachedFileBytes bounds the file cache.
 const maxCachedFileBytes = 256 << 20
+
+// maxCachedManifests bounds the manifest cache: the index keeps what lists
+// need (decoded metadata), so manifests are only wanted again for writes.
+const maxCachedManifests = 16384
 
 // cache keeps what never changes: manifests and unpacked files, by digest.
 type cache struct {
@@ -44,10 +48,17 @@ func (c *cache) manifest(ctx context.Context, repo store.Repository, desc ocispe
 	if err != nil {
 		return m, fmt.Errorf("manifest %s: %w", desc.Digest, err)
 	}
-	c.mu.Lock()
-	c.manifests[desc.Digest] = m
-	c.mu.Unlock()
+	c.storeManifest(desc.Digest, m)
 	return m, nil
+}
+
+func (c *cache) storeManifest(d digest.Digest, m ocispec.Manifest) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.manifests) >= maxCachedManifests {
+		c.manifests = map[digest.Digest]ocispec.Manifest{} // bounded and simple: start over
+	}
+	c.manifests[d] = m
 }
 
 // putManifest records a manifest we just wrote, saving the fetch.
@@ -56,9 +67,7 @@ func (c *cache) putManifest(d digest.Digest, data []byte) {
 	if err != nil {
 		return
 	}
-	c.mu.Lock()
-	c.manifests[d] = m
-	c.mu.Unlock()
+	c.storeManifest(d, m)
 }
 
 // files returns the files of the revision whose manifest is desc. The map is

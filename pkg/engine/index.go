@@ -13,6 +13,7 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
+	"oras.land/oras-go/v2/content"
 
 	configapi "pkgserver.dev/pkgserver/api/config/v1alpha1"
 	pkgapi "pkgserver.dev/pkgserver/api/pkg/v1alpha1"
@@ -378,6 +379,12 @@ func (e *Engine) loadPackageLocked(ctx context.Context, rs *repoState, path stri
 		return nil, fmt.Errorf("list tags of %s: %w", path, err)
 	}
 	markers := map[string]ocispec.Descriptor{} // by the tag they mark
+	// The first load of a package fetches manifests by tag in one GET each;
+	// later loads ask only where tags point (HEAD) and use the cache.
+	rs.mu.Lock()
+	_, known := rs.packages[path]
+	rs.mu.Unlock()
+	first := !known
 	var latest *ocispec.Descriptor
 	for _, tag := range tags {
 		if tag == names.LatestTag {
@@ -390,7 +397,7 @@ func (e *Engine) loadPackageLocked(ctx context.Context, rs *repoState, path stri
 			p.deletedMax = max(p.deletedMax, n)
 			continue
 		}
-		desc, err := repo.Resolve(ctx, tag)
+		desc, err := e.resolve(ctx, repo, tag, first)
 		if errors.Is(err, errdef.ErrNotFound) {
 			continue // removed meanwhile
 		}
@@ -469,6 +476,26 @@ func (e *Engine) emitPackageChanges(rs *repoState, old, cur *pkgState) {
 		pr := before[n]
 		e.hub.emit("DELETED", pkgapi.PackageRevisionKind, &pr)
 	}
+}
+
+// resolve returns where tag points. With fetch, and a store that can, it
+// gets the manifest in the same request and caches it.
+func (e *Engine) resolve(ctx context.Context, repo store.Repository, tag string, fetch bool) (ocispec.Descriptor, error) {
+	rf, ok := repo.(store.ReferenceFetcher)
+	if !fetch || !ok {
+		return repo.Resolve(ctx, tag)
+	}
+	desc, rc, err := rf.FetchReference(ctx, tag)
+	if err != nil {
+		return desc, err
+	}
+	defer rc.Close()
+	data, err := content.ReadAll(rc, desc)
+	if err != nil {
+		return desc, fmt.Errorf("fetch %s: %w", tag, err)
+	}
+	e.cache.putManifest(desc.Digest, data)
+	return desc, nil
 }
 
 // repair finishes writes that were interrupted (a kill between the steps of a

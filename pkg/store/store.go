@@ -65,3 +65,9 @@ type Notifier interface {
 	// Notify registers fn; it is called after every change with the repository name.
 	Notify(fn func(repo string))
 }
+
+// ReferenceFetcher fetches a manifest by tag in one request (GET), where
+// Resolve then Fetch would take two.
+type ReferenceFetcher interface {
+	FetchReference(ctx context.Context, reference string) (ocispec.Descriptor, io.ReadCloser, error)
+}

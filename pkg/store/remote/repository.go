@@ -187,3 +187,9 @@ func isNotFound(resp *errcode.ErrorResponse) bool {
 	}
 	return resp.StatusCode == http.StatusNotFound
 }
+
+// FetchReference gets a manifest by tag or digest in one GET.
+func (r *Repository) FetchReference(ctx context.Context, reference string) (ocispec.Descriptor, io.ReadCloser, error) {
+	desc, rc, err := r.repo.FetchReference(ctx, reference)
+	return desc, rc, translate(r.op("fetch", reference), err)
+}

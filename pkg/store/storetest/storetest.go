@@ -38,6 +38,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"IdempotentPush", testIdempotentPush},
 		{"ConcurrentPushes", testConcurrent},
 		{"PushReference", testPushReference},
+		{"FetchReference", testFetchReference},
 		{"Untag", testUntag},
 		{"Referrers", testReferrers},
 		{"Mount", testMount},
@@ -338,6 +339,27 @@ func testPushReference(t *testing.T, s store.Store) {
 	if got := fetchAll(t, repo, m.desc); !bytes.Equal(got, m.data) {
 		t.Fatal("Fetch after PushReference returned other content")
 	}
+}
+
+func testFetchReference(t *testing.T, s store.Store) {
+	repo := repository(t, s, "r")
+	rf := optional[store.ReferenceFetcher](t, repo)
+	img := newImage("fetchref", ArtifactType, nil)
+	desc := pushImage(t, repo, img)
+	tag(t, repo, desc, "v1")
+	for _, ref := range []string{"v1", desc.Digest.String()} {
+		got, rc, err := rf.FetchReference(context.Background(), ref)
+		if err != nil {
+			t.Fatalf("FetchReference(%s): %v", ref, err)
+		}
+		data, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !bytes.Equal(data, img.manifest.data) || got.Digest != desc.Digest || got.Size != desc.Size {
+			t.Fatalf("FetchReference(%s) = %+v, %d bytes, %v; want %+v", ref, got, len(data), err, desc)
+		}
+	}
+	_, _, err := rf.FetchReference(context.Background(), "nope")
+	wantNotFound(t, "FetchReference(missing tag)", err)
 }
 
 func testUntag(t *testing.T, s store.Store) {
