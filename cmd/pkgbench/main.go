@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"pkgserver.dev/pkgserver/internal/bench"
+	"pkgserver.dev/pkgserver/internal/registryproc"
 )
 
 func main() {
@@ -28,7 +29,7 @@ func main() {
 	listRuns := flag.Int("list-runs", cfg.ListRuns, "timed warm lists per size")
 	concurrency := flag.Int("concurrency", cfg.Concurrency, "clients of the throughput run")
 	serverBin := flag.String("server-bin", "", "pkgserver binary (default: go build ./cmd/pkgserver)")
-	registryBin := flag.String("registry-bin", "", "CNCF distribution registry binary (default: $"+bench.EnvRegistryBinary+")")
+	registryBin := flag.String("registry-bin", "", "CNCF distribution registry binary (default: $"+registryproc.EnvBinary+")")
 	workDir := flag.String("work-dir", "", "directory for data (default: a temporary directory, removed afterwards)")
 	jsonOut := flag.String("json", "", "also write the results as JSON to this file")
 	flag.Parse()

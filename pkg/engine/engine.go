@@ -50,6 +50,9 @@ type Engine struct {
 
 	locks sync.Map // package key -> *sync.Mutex; serialises writes to one package
 	blobs sync.Map // package key + "@" + digest of blobs known to be stored
+	// newPackages holds the keys of packages being created in a repository
+	// that did not exist (set and cleared under the package lock).
+	newPackages sync.Map
 }
 
 var _ Service = (*Engine)(nil)

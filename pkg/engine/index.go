@@ -76,7 +76,8 @@ func (e *Engine) needsIndex(ctx context.Context, rs *repoState) bool {
 
 // pkgState is one package: its OCI repository and its revisions.
 type pkgState struct {
-	deletedMax          int // highest N of a tombstone: numbers never come back
+	deletedMax          int  // highest N of a tombstone: numbers never come back
+	exists              bool // the OCI repository answered its tags list
 	path                string
 	target, realm, name string
 	revs                []*rev
@@ -378,6 +379,7 @@ func (e *Engine) loadPackageLocked(ctx context.Context, rs *repoState, path stri
 	if err != nil && !errors.Is(err, errdef.ErrNotFound) {
 		return nil, fmt.Errorf("list tags of %s: %w", path, err)
 	}
+	p.exists = err == nil
 	markers := map[string]ocispec.Descriptor{} // by the tag they mark
 	// The first load of a package fetches manifests by tag in one GET each;
 	// later loads ask only where tags point (HEAD) and use the cache.

@@ -21,7 +21,12 @@ func (e *Engine) pushBlob(ctx context.Context, rs *repoState, repo content.Stora
 	if _, ok := e.blobs.Load(key); ok {
 		return nil
 	}
-	if err := pushBlob(ctx, repo, b); err != nil {
+	if _, isNew := e.newPackages.Load(rs.lockKey(path)); isNew {
+		// A repository that did not exist holds no blob: skip the check.
+		if err := repo.Push(ctx, b.Descriptor, bytes.NewReader(b.Data)); err != nil && !errors.Is(err, oraserr.ErrAlreadyExists) {
+			return fmt.Errorf("push blob %s: %w", b.Descriptor.Digest, err)
+		}
+	} else if err := pushBlob(ctx, repo, b); err != nil {
 		return err
 	}
 	e.blobs.Store(key, struct{}{})
@@ -75,4 +80,13 @@ func pushManifest(ctx context.Context, repo store.Repository, m format.Blob, tag
 		return fmt.Errorf("tag %s: %w", tag, err)
 	}
 	return nil
+}
+
+// deleteRevision removes a revision's manifest. Revision manifests never have
+// a subject, which lets a remote store skip reading it first.
+func deleteRevision(ctx context.Context, repo store.Repository, desc ocispec.Descriptor) error {
+	if d, ok := repo.(store.SubjectlessDeleter); ok {
+		return d.DeleteSubjectless(ctx, desc)
+	}
+	return repo.Delete(ctx, desc)
 }

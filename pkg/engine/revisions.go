@@ -202,6 +202,10 @@ func (e *Engine) CreatePackageRevision(ctx context.Context, in *pkgapi.PackageRe
 		return nil, err
 	}
 	tag := names.WorkspaceTag(id.Workspace)
+	if len(p.revs) == 0 && p.deletedMax == 0 && !p.exists {
+		e.newPackages.Store(held, struct{}{})
+		defer e.newPackages.Delete(held)
+	}
 	desc, err := e.writeRevision(ctx, rs, repo, path, tag, meta, files, nil)
 	if err != nil {
 		return nil, err
@@ -439,7 +443,7 @@ func (e *Engine) publish(ctx context.Context, f found, repo store.Repository, us
 	if err := pushManifest(ctx, repo, manifest, names.LatestTag); err != nil {
 		return nil, fmt.Errorf("tag latest: %w", err)
 	}
-	if err := repo.Delete(ctx, f.r.desc); err != nil && !errors.Is(err, errdef.ErrNotFound) {
+	if err := deleteRevision(ctx, repo, f.r.desc); err != nil && !errors.Is(err, errdef.ErrNotFound) {
 		return nil, fmt.Errorf("remove proposed revision after publishing %s: %w", meta.Revision, err)
 	}
 	r, err := e.revFor(ctx, repo, meta.Revision, manifest.Descriptor)
@@ -503,7 +507,7 @@ func (e *Engine) DeletePackageRevision(ctx context.Context, namespace, name stri
 			return err
 		}
 	}
-	if err := repo.Delete(ctx, f.r.desc); err != nil && !errors.Is(err, errdef.ErrNotFound) {
+	if err := deleteRevision(ctx, repo, f.r.desc); err != nil && !errors.Is(err, errdef.ErrNotFound) {
 		return fmt.Errorf("delete %s: %w", f.r.tag, err)
 	}
 	if f.r.n > 0 && f.r.n == f.p.latest() {
@@ -547,7 +551,7 @@ func (e *Engine) rewrite(ctx context.Context, f found, meta format.Meta, files m
 		return nil, err
 	}
 	if desc.Digest != f.r.desc.Digest {
-		if err := repo.Delete(ctx, f.r.desc); err != nil && !errors.Is(err, errdef.ErrNotFound) {
+		if err := deleteRevision(ctx, repo, f.r.desc); err != nil && !errors.Is(err, errdef.ErrNotFound) {
 			return nil, fmt.Errorf("remove previous manifest of %s: %w", f.r.tag, err)
 		}
 	}
@@ -614,7 +618,7 @@ func replaceRev(old, next *rev) func(p *pkgState) {
 // sends the watch events, and returns the API object of r (nil: none).
 func (e *Engine) commit(rs *repoState, old *pkgState, r *rev, change func(p *pkgState)) *pkgapi.PackageRevision {
 	p := &pkgState{path: old.path, target: old.target, realm: old.realm, name: old.name,
-		deletedMax: old.deletedMax, revs: slices.Clone(old.revs)}
+		deletedMax: old.deletedMax, exists: true, revs: slices.Clone(old.revs)}
 	change(p)
 	sort.Slice(p.revs, func(i, j int) bool { return p.revs[i].tag < p.revs[j].tag })
 	rs.mu.Lock()

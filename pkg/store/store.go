@@ -71,3 +71,10 @@ type Notifier interface {
 type ReferenceFetcher interface {
 	FetchReference(ctx context.Context, reference string) (ocispec.Descriptor, io.ReadCloser, error)
 }
+
+// SubjectlessDeleter deletes a manifest known to have no subject in one
+// request, without the client-side referrers bookkeeping a registry lacking
+// the referrers API would otherwise need (a GET of the manifest first).
+type SubjectlessDeleter interface {
+	DeleteSubjectless(ctx context.Context, target ocispec.Descriptor) error
+}

@@ -17,3 +17,9 @@ func (r *Repository) FetchReference(ctx context.Context, reference string) (ocis
 	rc, err := r.Fetch(ctx, desc)
 	return desc, rc, err
 }
+
+// DeleteSubjectless deletes a manifest; on disk there is no referrers
+// bookkeeping to skip, so it is Delete.
+func (r *Repository) DeleteSubjectless(ctx context.Context, target ocispec.Descriptor) error {
+	return r.Delete(ctx, target)
+}

@@ -144,12 +144,30 @@ func (r *Repository) Untag(ctx context.Context, tag string) error {
 	if err := ref.ValidateReferenceAsTag(); err != nil {
 		return fmt.Errorf("remote: %s: %w: %w", op, errdef.ErrInvalid, err)
 	}
+	err := r.deleteManifest(ctx, op, tag)
+	if errors.Is(err, errors.ErrUnsupported) {
+		return fmt.Errorf("%w: %w", errTagDeleteRefused, err)
+	}
+	return err
+}
+
+// DeleteSubjectless deletes a manifest that has no subject with one DELETE:
+// oras-go would first GET it to keep a referrers tag index on registries
+// without the referrers API, which a manifest without subject never needs.
+func (r *Repository) DeleteSubjectless(ctx context.Context, target ocispec.Descriptor) error {
+	return r.deleteManifest(ctx, r.op("delete", target.Digest.String()), target.Digest.String())
+}
+
+// deleteManifest sends DELETE /v2/<name>/manifests/<reference>.
+func (r *Repository) deleteManifest(ctx context.Context, op, reference string) error {
+	ref := r.repo.Reference
+	ref.Reference = reference
 	ctx = auth.AppendRepositoryScope(ctx, ref, auth.ActionDelete)
 	scheme := "https"
 	if r.repo.PlainHTTP {
 		scheme = "http"
 	}
-	u := url.URL{Scheme: scheme, Host: ref.Registry, Path: "/v2/" + ref.Repository + "/manifests/" + tag}
+	u := url.URL{Scheme: scheme, Host: ref.Registry, Path: "/v2/" + ref.Repository + "/manifests/" + reference}
 	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, u.String(), nil)
 	if err != nil {
 		return fmt.Errorf("remote: %s: %w", op, err)
@@ -173,7 +191,7 @@ func (r *Repository) Untag(ctx context.Context, tag string) error {
 	switch resp.StatusCode {
 	case http.StatusMethodNotAllowed, http.StatusBadRequest, http.StatusNotImplemented:
 		if !isNotFound(errResp) {
-			return fmt.Errorf("remote: %s: %w: %w: %w", op, errors.ErrUnsupported, errTagDeleteRefused, errResp)
+			return fmt.Errorf("remote: %s: %w: %w", op, errors.ErrUnsupported, errResp)
 		}
 	}
 	return translate(op, errResp)

@@ -6,7 +6,10 @@ package remote
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sync"
+
+	"github.com/opencontainers/go-digest"
 
 	"oras.land/oras-go/v2/registry"
 	"oras.land/oras-go/v2/registry/remote"
@@ -24,6 +27,8 @@ type Store struct {
 
 	mu    sync.Mutex
 	repos map[string]*Repository
+	// referrersOK says whether the registry serves the referrers API, once known.
+	referrersOK, referrersKnown bool
 }
 
 var (
@@ -88,8 +93,43 @@ func (s *Store) repository(ctx context.Context, name string) (*Repository, error
 		return nil, fmt.Errorf("remote: repository %q: %w: %w", name, errdef.ErrInvalid, err)
 	}
 	r := &Repository{repo: repo.(*remote.Repository), name: name}
+	if ok, known := s.referrersAPI(ctx, r.repo); known {
+		// Known once per registry: oras-go then neither probes per repository
+		// nor fetches every manifest it deletes to maintain a referrers tag.
+		_ = r.repo.SetReferrersCapability(ok)
+	}
 	s.repos[name] = r
 	return r, nil
+}
+
+// referrersAPI reports whether the registry serves the referrers API (OCI
+// distribution spec v1.1), asking once with a digest nothing refers to.
+func (s *Store) referrersAPI(ctx context.Context, repo *remote.Repository) (supported, known bool) {
+	if s.referrersKnown {
+		return s.referrersOK, true
+	}
+	scheme := "https"
+	if repo.PlainHTTP {
+		scheme = "http"
+	}
+	probe := digest.FromString("pkgserver referrers probe")
+	u := fmt.Sprintf("%s://%s/v2/%s/referrers/%s", scheme, repo.Reference.Registry, repo.Reference.Repository, probe)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return false, false
+	}
+	resp, err := repo.Client.Do(req)
+	if err != nil {
+		return false, false
+	}
+	resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+		s.referrersOK, s.referrersKnown = true, true
+	case http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusBadRequest:
+		s.referrersOK, s.referrersKnown = false, true
+	}
+	return s.referrersOK, s.referrersKnown
 }
 
 // Repositories lists repository names through the _catalog API. Registries

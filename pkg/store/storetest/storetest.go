@@ -39,6 +39,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentPushes", testConcurrent},
 		{"PushReference", testPushReference},
 		{"FetchReference", testFetchReference},
+		{"DeleteSubjectless", testDeleteSubjectless},
 		{"Untag", testUntag},
 		{"Referrers", testReferrers},
 		{"Mount", testMount},
@@ -360,6 +361,20 @@ func testFetchReference(t *testing.T, s store.Store) {
 	}
 	_, _, err := rf.FetchReference(context.Background(), "nope")
 	wantNotFound(t, "FetchReference(missing tag)", err)
+}
+
+func testDeleteSubjectless(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	repo := repository(t, s, "r")
+	d := optional[store.SubjectlessDeleter](t, repo)
+	desc := pushImage(t, repo, newImage("subjectless", ArtifactType, nil))
+	tag(t, repo, desc, "ws.a")
+	if err := d.DeleteSubjectless(ctx, desc); err != nil {
+		t.Fatalf("DeleteSubjectless: %v", err)
+	}
+	_, err := repo.Resolve(ctx, "ws.a")
+	wantNotFound(t, "Resolve(tag of deleted manifest)", err)
+	wantNotFound(t, "DeleteSubjectless(again)", d.DeleteSubjectless(ctx, desc))
 }
 
 func testUntag(t *testing.T, s store.Store) {
