@@ -26,7 +26,7 @@ func testOrasPull(t *testing.T, e *env) {
 			t.Fatal(err)
 		}
 		if resp.Code == http.StatusNotFound {
-			t.Skip("pkgserver does not serve the OCI distribution API on /v2/ yet (product.md: the embedded store is served on /v2/)")
+			t.Fatal("pkgserver does not serve the OCI distribution API on /v2/ (product.md: the embedded store is served on /v2/)")
 		}
 	}
 	c := e.c

@@ -26,12 +26,12 @@ type registryAPI struct {
 	http *http.Client
 }
 
-// registryAPI skips t when the embedded store is not served on /v2/.
+// registryAPI fails t when the embedded store is not served on /v2/.
 func (e *env) registryAPI(t *testing.T) *registryAPI {
 	t.Helper()
 	r := e.servedRegistryAPI(t)
 	if r == nil {
-		t.Skip("pkgserver does not serve the OCI distribution API on /v2/ yet (product.md: the embedded store is served on /v2/)")
+		t.Fatal("pkgserver does not serve the OCI distribution API on /v2/ (product.md: the embedded store is served on /v2/)")
 	}
 	return r
 }

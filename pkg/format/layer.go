@@ -23,6 +23,9 @@ import (
 // hostile layer (a gzip bomb) cannot exhaust memory.
 const MaxUnpackedBytes = 64 << 20
 
+// maxUnpacked is the limit in force; tests lower it to stay fast.
+var maxUnpacked = MaxUnpackedBytes
+
 // epoch is the fixed modification time of every tar entry: same files, same bytes.
 var epoch = time.Unix(0, 0).UTC()
 
@@ -183,11 +186,11 @@ func readTar(desc ocispec.Descriptor, data []byte, dir string, files map[string]
 		defer gr.Close()
 		r = gr
 	}
-	limited := &io.LimitedReader{R: r, N: MaxUnpackedBytes + 1}
+	limited := &io.LimitedReader{R: r, N: int64(maxUnpacked) + 1}
 	tr := tar.NewReader(limited)
 	tarErr := func(err error) error {
 		if limited.N <= 0 {
-			return fmt.Errorf("layer %s: %w: unpacks to more than %d bytes", desc.Digest, errdef.ErrInvalid, MaxUnpackedBytes)
+			return fmt.Errorf("layer %s: %w: unpacks to more than %d bytes", desc.Digest, errdef.ErrInvalid, maxUnpacked)
 		}
 		return fmt.Errorf("layer %s: %w: tar: %v", desc.Digest, errdef.ErrInvalid, err)
 	}
@@ -220,7 +223,7 @@ func readTar(desc ocispec.Descriptor, data []byte, dir string, files map[string]
 		if err := krm.ValidatePath(name); err != nil {
 			return fmt.Errorf("layer %s: %w", desc.Digest, err)
 		}
-		body, err := io.ReadAll(io.LimitReader(tr, MaxUnpackedBytes+1))
+		body, err := io.ReadAll(io.LimitReader(tr, int64(maxUnpacked)+1))
 		if err != nil {
 			return tarErr(err)
 		}
@@ -232,8 +235,8 @@ func readTar(desc ocispec.Descriptor, data []byte, dir string, files map[string]
 
 // addFile adds one file; *total is the size of files so far.
 func addFile(files map[string]string, total *int, p string, body []byte) error {
-	if *total+len(body) > MaxUnpackedBytes {
-		return fmt.Errorf("%w: package is larger than %d bytes", errdef.ErrInvalid, MaxUnpackedBytes)
+	if *total+len(body) > maxUnpacked {
+		return fmt.Errorf("%w: package is larger than %d bytes", errdef.ErrInvalid, maxUnpacked)
 	}
 	if _, dup := files[p]; dup {
 		return fmt.Errorf("%w: file %q appears twice", errdef.ErrInvalid, p)
