@@ -84,12 +84,22 @@ type Process struct {
 	once   sync.Once
 }
 
+// Options change the registry's configuration.
+type Options struct {
+	// HTPasswd, when set, is an htpasswd file: the registry then asks for
+	// basic authentication (distribution's htpasswd auth).
+	HTPasswd string
+}
+
 // Start runs bin on a free 127.0.0.1 port with its storage under dir and
 // waits until it answers GET /v2/.
-func Start(bin, dir string) (*Process, error) {
+func Start(bin, dir string) (*Process, error) { return StartWith(bin, dir, Options{}) }
+
+// StartWith is Start with options.
+func StartWith(bin, dir string, opts Options) (*Process, error) {
 	var lastErr error
 	for range 3 { // the free port can be taken between probe and bind
-		p, err := start(bin, dir)
+		p, err := start(bin, dir, opts)
 		if err == nil {
 			return p, nil
 		}
@@ -98,13 +108,17 @@ func Start(bin, dir string) (*Process, error) {
 	return nil, fmt.Errorf("registry: %w", lastErr)
 }
 
-func start(bin, dir string) (*Process, error) {
+func start(bin, dir string, opts Options) (*Process, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
 	cfg := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(cfg, fmt.Appendf(nil, config, filepath.Join(dir, "data"), addr), 0o644); err != nil {
+	text := fmt.Sprintf(config, filepath.Join(dir, "data"), addr)
+	if opts.HTPasswd != "" {
+		text += fmt.Sprintf("auth:\n  htpasswd:\n    realm: pkgserver-test\n    path: %s\n", opts.HTPasswd)
+	}
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
 		return nil, err
 	}
 	p := &Process{Addr: addr, out: &syncBuffer{}, exited: make(chan error, 1)}
@@ -147,7 +161,8 @@ func (p *Process) waitReady() error {
 		resp, err := client.Get("http://" + p.Addr + "/v2/")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			// 401: up, and asking for the credentials it was configured with.
+			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
 				return nil
 			}
 		}

@@ -9,6 +9,7 @@ import (
 
 	"oras.land/oras-go/v2/content"
 	orasErrdef "oras.land/oras-go/v2/errdef"
+	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/errcode"
 
 	"pkgserver.dev/pkgserver/pkg/errdef"
@@ -47,6 +48,10 @@ func classify(err error) error {
 	}
 	if errors.Is(err, orasErrdef.ErrSizeExceedsLimit) {
 		return errdef.ErrTooLarge
+	}
+	if errors.Is(err, auth.ErrBasicCredentialNotFound) {
+		// The registry wants a login and the Docker config has none for it.
+		return errdef.ErrForbidden
 	}
 	var resp *errcode.ErrorResponse
 	if errors.As(err, &resp) {

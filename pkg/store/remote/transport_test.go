@@ -1,0 +1,122 @@
+package remote_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"golang.org/x/crypto/bcrypt"
+	"oras.land/oras-go/v2/content"
+
+	"pkgserver.dev/pkgserver/internal/testregistry"
+
+	"pkgserver.dev/pkgserver/internal/registryproc"
+	"pkgserver.dev/pkgserver/pkg/errdef"
+	"pkgserver.dev/pkgserver/pkg/store/remote"
+)
+
+// TestDockerConfigCredentials: against a registry that asks for basic
+// authentication, the store finds the credentials in the standard Docker
+// config ($DOCKER_CONFIG/config.json), and without them it is refused.
+func TestDockerConfigCredentials(t *testing.T) {
+	bin, err := registryproc.Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.DefaultCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	htpasswd := filepath.Join(dir, "htpasswd")
+	if err := os.WriteFile(htpasswd, []byte("alice:"+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, err := registryproc.StartWith(bin, t.TempDir(), registryproc.Options{HTPasswd: htpasswd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	ctx := context.Background()
+
+	tests := []struct {
+		name   string
+		config string // config.json; "" for none
+		ok     bool
+	}{
+		{"no credentials", "", false},
+		{"wrong password", `{"auths":{"` + p.Addr + `":{"auth":"` + base64.StdEncoding.EncodeToString([]byte("alice:nope")) + `"}}}`, false},
+		{"Docker config", `{"auths":{"` + p.Addr + `":{"auth":"` + base64.StdEncoding.EncodeToString([]byte("alice:s3cret")) + `"}}}`, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfgDir := t.TempDir()
+			if tt.config != "" {
+				if err := os.WriteFile(filepath.Join(cfgDir, "config.json"), []byte(tt.config), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			t.Setenv("DOCKER_CONFIG", cfgDir)
+			s, err := remote.New(p.Addr, remote.WithPlainHTTP(true))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = s.Repositories(ctx, "", func([]string) error { return nil })
+			if tt.ok && err != nil {
+				t.Fatalf("with credentials: %v", err)
+			}
+			if !tt.ok && !errors.Is(err, errdef.ErrForbidden) {
+				t.Fatalf("without valid credentials: %v, want ErrForbidden", err)
+			}
+		})
+	}
+}
+
+// TestRetriesTransientFailures: a registry that answers 503 now and then
+// (a restarting replica, a proxy hiccup) costs a retry, not an error.
+func TestRetriesTransientFailures(t *testing.T) {
+	reg := testregistry.Start(t)
+	target, _ := url.Parse("http://" + reg)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var calls, refused atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1)%2 == 1 { // every other request fails
+			refused.Add(1)
+			http.Error(w, "try again", http.StatusServiceUnavailable)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	s, err := remote.New(strings.TrimPrefix(srv.URL, "http://"), remote.WithPlainHTTP(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	repo, err := s.Repository(ctx, "retry/pkg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob := []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n")
+	desc := content.NewDescriptorFromBytes("application/vnd.oci.image.layer.v1.tar", blob)
+	if err := repo.Push(ctx, desc, bytes.NewReader(blob)); err != nil {
+		t.Fatalf("push through a flaky registry: %v", err)
+	}
+	got, err := content.FetchAll(ctx, repo, desc)
+	if err != nil || !bytes.Equal(got, blob) {
+		t.Fatalf("fetch through a flaky registry: %v", err)
+	}
+	if refused.Load() == 0 {
+		t.Fatal("no request was refused: the test proves nothing")
+	}
+}
