@@ -5,6 +5,7 @@ package registryproc
 
 import (
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -78,6 +79,7 @@ func goPath() string {
 type Process struct {
 	// Addr is host:port.
 	Addr   string
+	tls    bool
 	cmd    *exec.Cmd
 	out    *syncBuffer
 	exited chan error
@@ -89,6 +91,8 @@ type Options struct {
 	// HTPasswd, when set, is an htpasswd file: the registry then asks for
 	// basic authentication (distribution's htpasswd auth).
 	HTPasswd string
+	// TLSCert and TLSKey, when set, make the registry serve HTTPS.
+	TLSCert, TLSKey string
 }
 
 // Start runs bin on a free 127.0.0.1 port with its storage under dir and
@@ -115,13 +119,16 @@ func start(bin, dir string, opts Options) (*Process, error) {
 	}
 	cfg := filepath.Join(dir, "config.yml")
 	text := fmt.Sprintf(config, filepath.Join(dir, "data"), addr)
+	if opts.TLSCert != "" {
+		text += fmt.Sprintf("  tls:\n    certificate: %s\n    key: %s\n", opts.TLSCert, opts.TLSKey)
+	}
 	if opts.HTPasswd != "" {
 		text += fmt.Sprintf("auth:\n  htpasswd:\n    realm: pkgserver-test\n    path: %s\n", opts.HTPasswd)
 	}
 	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
 		return nil, err
 	}
-	p := &Process{Addr: addr, out: &syncBuffer{}, exited: make(chan error, 1)}
+	p := &Process{Addr: addr, out: &syncBuffer{}, exited: make(chan error, 1), tls: opts.TLSCert != ""}
 	p.cmd = exec.Command(bin, "serve", cfg)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	p.cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none")
@@ -150,6 +157,12 @@ func (p *Process) Output() string { return p.out.String() }
 // waitReady polls GET /v2/ until it answers 200, the process exits, or time runs out.
 func (p *Process) waitReady() error {
 	client := &http.Client{Timeout: time.Second}
+	scheme := "http"
+	if p.tls {
+		// Readiness only: the caller's clients verify the certificate.
+		scheme = "https"
+		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec
+	}
 	deadline := time.Now().Add(startTimeout)
 	for time.Now().Before(deadline) {
 		select {
@@ -158,7 +171,7 @@ func (p *Process) waitReady() error {
 			return fmt.Errorf("registry exited before answering: %v", err)
 		default:
 		}
-		resp, err := client.Get("http://" + p.Addr + "/v2/")
+		resp, err := client.Get(scheme + "://" + p.Addr + "/v2/")
 		if err == nil {
 			resp.Body.Close()
 			// 401: up, and asking for the credentials it was configured with.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -33,6 +34,8 @@ type Options struct {
 	MaxBodyBytes int64
 	// Args are more flags.
 	Args []string
+	// Env is added to the process environment (KEY=VALUE).
+	Env []string
 }
 
 // Server is one running (or exited) pkgserver process.
@@ -108,6 +111,9 @@ func Spawn(opts Options) (*Server, error) {
 	s.Opts.Listen = addr
 	s.cmd = exec.Command(opts.Bin, args...)
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
+	if len(opts.Env) > 0 {
+		s.cmd.Env = append(os.Environ(), opts.Env...)
+	}
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", opts.Bin, err)
 	}
