@@ -67,8 +67,10 @@ func (r *resource[T, P]) handleWatch(c echo.Context, s *server, q listQuery) err
 		if table {
 			raw = mustJSON(toTable(r.columns, []T{*obj}, c.QueryParam("includeObject"), metav1.ListMeta{}, r.setKind))
 		} else {
-			r.setKind(obj)
-			raw = mustJSON(obj)
+			// Event objects are shared by every watcher: set the kind on a copy.
+			cp := *obj
+			r.setKind(&cp)
+			raw = mustJSON(&cp)
 		}
 		if err := enc.Encode(metav1.WatchEvent{Type: typ, Object: runtime.RawExtension{Raw: raw}}); err != nil {
 			return err

@@ -46,6 +46,7 @@ type Engine struct {
 	repos      map[repoKey]*repoState // registered repositories, loaded lazily
 	loaded     bool                   // repos holds every Repository object
 	everLoaded bool                   // repos was loaded once: later loads send events
+	configGen  uint64                 // bumped by every change of Repository objects
 	remotes    map[string]store.Store
 
 	locks sync.Map // package key -> *sync.Mutex; serialises writes to one package
@@ -126,6 +127,7 @@ func (e *Engine) embeddedChanged(path string) {
 	if path == ConfigRepository {
 		e.mu.Lock()
 		e.loaded = false
+		e.configGen++
 		e.mu.Unlock()
 		return
 	}

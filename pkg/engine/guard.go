@@ -26,6 +26,8 @@ func (e *Engine) CheckRegistryWrite(ctx context.Context, path, tag string, dgst 
 		return nil // an invalid name is refused by the registry itself
 	}
 	switch {
+	case tag != "" && deleteTag && isTombstone(tag):
+		return fmt.Errorf("%w: %s:%s keeps the number of a deleted revision taken; it cannot be removed", errdef.ErrForbidden, path, tag)
 	case tag != "":
 		if _, ok := names.ParseRevision(tag); !ok {
 			return nil
@@ -51,7 +53,7 @@ func (e *Engine) CheckRegistryWrite(ctx context.Context, path, tag string, dgst 
 		var published []string
 		err := s.Tags(ctx, "", func(tags []string) error {
 			for _, t := range tags {
-				if _, ok := names.ParseRevision(t); !ok {
+				if _, ok := names.ParseRevision(t); !ok && !isTombstone(t) {
 					continue
 				}
 				if d, err := s.Resolve(ctx, t); err == nil && d.Digest == dgst {
@@ -83,4 +85,9 @@ func (e *Engine) underRegisteredPrefix(ctx context.Context, path string) bool {
 		}
 	}
 	return false
+}
+
+func isTombstone(tag string) bool {
+	_, ok := names.ParseDeletedTag(tag)
+	return ok
 }

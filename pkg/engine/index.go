@@ -42,6 +42,7 @@ type repoState struct {
 	packages  map[string]*pkgState // by OCI path
 	stale     map[string]bool      // paths to load again before use
 	lastErr   error                // last discovery failure, for status
+	checked   bool                 // a listing of the registry succeeded once
 	catalogOK *bool                // whether _catalog works; nil until known
 }
 
@@ -96,6 +97,23 @@ type rev struct {
 	view atomic.Pointer[revView]
 }
 
+// sameLocation reports whether two states of a repository hold the same packages.
+func (rs *repoState) sameLocation(o *repoState) bool {
+	return rs.embedded == o.embedded && rs.host == o.host && rs.prefix == o.prefix && rs.deployment == o.deployment && rs.store == o.store
+}
+
+// adoptIndex takes over the package index of an older state of the same repository.
+func (rs *repoState) adoptIndex(old *repoState) {
+	old.mu.Lock()
+	defer old.mu.Unlock()
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	// Listed again on next use (the spec may name other packages), but
+	// against the old index, so only differences become events.
+	rs.listed, rs.known, rs.checked, rs.lastErr = false, old.known, old.checked, old.lastErr
+	rs.packages, rs.stale, rs.catalogOK = old.packages, old.stale, old.catalogOK
+}
+
 // with returns a copy of r with another deletion marker and lifecycle.
 func (r *rev) with(marker *ocispec.Descriptor, l pkgapi.Lifecycle) *rev {
 	return &rev{tag: r.tag, desc: r.desc, meta: r.meta, n: r.n, marker: marker, lifecycle: l}
@@ -135,9 +153,15 @@ func (rs *repoState) object() configapi.Repository {
 	rs.mu.Lock()
 	err := rs.lastErr
 	rs.mu.Unlock()
-	cond := metaCondition("Ready", "True", "Ready", "registry reachable")
-	if err != nil {
+	rs.mu.Lock()
+	checked := rs.checked
+	rs.mu.Unlock()
+	cond := metaCondition("Ready", "Unknown", "Pending", "the registry has not been listed yet")
+	switch {
+	case err != nil:
 		cond = metaCondition("Ready", "False", "RegistryError", err.Error())
+	case checked:
+		cond = metaCondition("Ready", "True", "Ready", "registry reachable")
 	}
 	cond.LastTransitionTime = r.CreationTimestamp
 	r.Status.Conditions = append(r.Status.Conditions, cond)
@@ -157,6 +181,10 @@ func (rs *repoState) pkgFromPath(path string) (*pkgState, error) {
 func (e *Engine) allPackages(ctx context.Context, rs *repoState) ([]*pkgState, error) {
 	rs.mu.Lock()
 	listed := rs.listed
+	before := make(map[string]*pkgState, len(rs.packages))
+	for path, p := range rs.packages {
+		before[path] = p
+	}
 	rs.mu.Unlock()
 	var paths []string
 	if !listed {
@@ -164,6 +192,7 @@ func (e *Engine) allPackages(ctx context.Context, rs *repoState) ([]*pkgState, e
 		paths, err = e.discover(ctx, rs)
 		rs.mu.Lock()
 		rs.lastErr = err
+		rs.checked = rs.checked || err == nil
 		rs.mu.Unlock()
 		if err != nil {
 			return nil, err
@@ -179,15 +208,18 @@ func (e *Engine) allPackages(ctx context.Context, rs *repoState) ([]*pkgState, e
 		return nil, err
 	}
 	rs.mu.Lock()
+	var gone []*pkgState
 	if !listed {
-		// Drop packages that are gone from the registry.
+		// Drop packages that are gone from the registry, but not one that a
+		// write added or changed while we were listing.
 		keep := map[string]bool{}
 		for _, p := range paths {
 			keep[p] = true
 		}
-		for p := range rs.packages {
-			if !keep[p] {
-				delete(rs.packages, p)
+		for path, p := range rs.packages {
+			if !keep[path] && before[path] == p {
+				delete(rs.packages, path)
+				gone = append(gone, p)
 			}
 		}
 		rs.listed = true
@@ -198,6 +230,9 @@ func (e *Engine) allPackages(ctx context.Context, rs *repoState) ([]*pkgState, e
 		out = append(out, p)
 	}
 	rs.mu.Unlock()
+	for _, p := range gone {
+		e.emitPackageChanges(rs, p, &pkgState{path: p.path})
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].path < out[j].path })
 	return out, nil
 }
@@ -366,6 +401,43 @@ func (e *Engine) loadPackage(ctx context.Context, rs *repoState, path string) (*
 // It also repairs what an interrupted write leaves: a draft tag next to the
 // revision it was published as, and a `latest` tag that is not on the newest vN.
 func (e *Engine) loadPackageLocked(ctx context.Context, rs *repoState, path string) (*pkgState, error) {
+	p, err := e.readPackage(ctx, rs, path, true)
+	if err != nil {
+		return nil, err
+	}
+	rs.mu.Lock()
+	old := rs.packages[path]
+	emit := rs.known || old != nil
+	delete(rs.stale, path)
+	if len(p.revs) == 0 {
+		delete(rs.packages, path)
+	} else {
+		rs.packages[path] = p
+	}
+	rs.mu.Unlock()
+	if emit {
+		e.emitPackageChanges(rs, old, p)
+	}
+	return p, nil
+}
+
+// peekPackage reads a package for a caller that holds another package's
+// lock: it takes no lock (waiting could deadlock), repairs nothing and does
+// not store what it read.
+func (e *Engine) peekPackage(ctx context.Context, rs *repoState, path string) (*pkgState, error) {
+	rs.mu.Lock()
+	p, ok := rs.packages[path]
+	stale := rs.stale[path]
+	rs.mu.Unlock()
+	if ok && !stale {
+		return p, nil
+	}
+	return e.readPackage(ctx, rs, path, false)
+}
+
+// readPackage reads one package from the registry; with repair it also
+// finishes interrupted writes (the caller must hold the package lock).
+func (e *Engine) readPackage(ctx context.Context, rs *repoState, path string, repair bool) (*pkgState, error) {
 	p, err := rs.pkgFromPath(path)
 	if err != nil {
 		return nil, err
@@ -427,21 +499,10 @@ func (e *Engine) loadPackageLocked(ctx context.Context, rs *repoState, path stri
 			r.lifecycle = pkgapi.LifecycleDeletionProposed
 		}
 	}
-	p.revs = e.repair(ctx, repo, path, p.revs, latest)
+	if repair {
+		p.revs = e.repair(ctx, repo, path, p.revs, latest)
+	}
 	sort.Slice(p.revs, func(i, j int) bool { return p.revs[i].tag < p.revs[j].tag })
-	rs.mu.Lock()
-	old := rs.packages[path]
-	emit := rs.known || old != nil
-	delete(rs.stale, path)
-	if len(p.revs) == 0 {
-		delete(rs.packages, path)
-	} else {
-		rs.packages[path] = p
-	}
-	rs.mu.Unlock()
-	if emit {
-		e.emitPackageChanges(rs, old, p)
-	}
 	return p, nil
 }
 
@@ -458,8 +519,13 @@ func (e *Engine) emitPackageChanges(rs *repoState, old, cur *pkgState) {
 		}
 	}
 	latest := cur.latest()
+	// Events carry what a get shows, upgradeAvailable included; the writer
+	// may hold a package lock, so other packages are read without locking.
+	u := e.upgrades(context.Background())
+	u.peek = true
 	for _, r := range cur.revs {
 		pr := toPackageRevision(rs, cur, r, latest)
+		pr.Status.UpgradeAvailable = u.of(rs.obj.Namespace, pr.Spec.Upstream)
 		prev, ok := before[pr.Name]
 		delete(before, pr.Name)
 		switch {

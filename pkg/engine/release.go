@@ -114,6 +114,7 @@ func (e *Engine) downstreamsOf(ctx context.Context, namespace, name string) ([]s
 type upgrades struct {
 	e    *Engine
 	ctx  context.Context
+	peek bool                                // the caller holds a package lock: read others without locking
 	memo map[string]*pkgapi.UpstreamRevision // namespace/package path -> newest (nil: none)
 	nums map[string]int
 }
@@ -143,7 +144,11 @@ func (u *upgrades) of(namespace string, up *pkgapi.Upstream) *pkgapi.UpstreamRev
 	if _, ok := u.memo[key]; !ok {
 		var newest *pkgapi.UpstreamRevision
 		n := 0
-		if p, err := u.e.pkg(u.ctx, rs, path, false); err == nil {
+		read := func() (*pkgState, error) { return u.e.pkg(u.ctx, rs, path, false) }
+		if u.peek {
+			read = func() (*pkgState, error) { return u.e.peekPackage(u.ctx, rs, path) }
+		}
+		if p, err := read(); err == nil {
 			for _, r := range p.revs {
 				if r.n > n && r.lifecycle == pkgapi.LifecyclePublished {
 					n, newest = r.n, &pkgapi.UpstreamRevision{Name: revID(rs, p, r).Name(), Revision: r.tag}

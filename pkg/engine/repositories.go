@@ -16,6 +16,7 @@ import (
 	"pkgserver.dev/pkgserver/pkg/errdef"
 	"pkgserver.dev/pkgserver/pkg/format"
 	"pkgserver.dev/pkgserver/pkg/names"
+	"pkgserver.dev/pkgserver/pkg/store"
 )
 
 type repoKey struct{ namespace, name string }
@@ -25,7 +26,7 @@ func (k repoKey) tag() string { return k.namespace + "." + k.name }
 // loadRepositories fills e.repos from the config store once (and after a rescan).
 func (e *Engine) loadRepositories(ctx context.Context) error {
 	e.mu.RLock()
-	loaded := e.loaded
+	loaded, gen := e.loaded, e.configGen
 	e.mu.RUnlock()
 	if loaded {
 		return nil
@@ -50,6 +51,11 @@ func (e *Engine) loadRepositories(ctx context.Context) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.configGen != gen {
+		// A Repository was written while we read: what we read may be older
+		// than e.repos. Keep e.repos; the next call reads again.
+		return nil
+	}
 	// The first load finds what was there; later ones (after a change seen
 	// through /v2/ or a rescan) report differences to watchers.
 	report := e.everLoaded
@@ -128,9 +134,28 @@ func (e *Engine) ListRepositories(ctx context.Context, namespace string) ([]conf
 	}
 	out := make([]configapi.Repository, 0, len(states))
 	for _, rs := range states {
+		e.check(ctx, rs)
 		out = append(out, rs.object())
 	}
 	return out, nil
+}
+
+// check asks a repository's registry whether it answers, once, so that Ready
+// says something before the first listing of its packages.
+func (e *Engine) check(ctx context.Context, rs *repoState) {
+	rs.mu.Lock()
+	done := rs.checked || rs.lastErr != nil
+	rs.mu.Unlock()
+	if done {
+		return
+	}
+	var err error
+	if p, ok := rs.store.(store.Pinger); ok && !rs.embedded {
+		err = p.Ping(ctx)
+	}
+	rs.mu.Lock()
+	rs.checked, rs.lastErr = err == nil, err
+	rs.mu.Unlock()
 }
 
 // GetRepository implements Service.
@@ -139,6 +164,7 @@ func (e *Engine) GetRepository(ctx context.Context, namespace, name string) (*co
 	if err != nil {
 		return nil, err
 	}
+	e.check(ctx, rs)
 	r := rs.object()
 	return &r, nil
 }
@@ -198,6 +224,7 @@ func (e *Engine) DeleteRepository(ctx context.Context, namespace, name string) e
 	}
 	e.mu.Lock()
 	delete(e.repos, repoKey{namespace, name})
+	e.configGen++
 	e.mu.Unlock()
 	e.emitRepository("DELETED", cur)
 	// Its revisions leave the API (they stay in the registry).
@@ -232,9 +259,14 @@ func (e *Engine) saveRepository(ctx context.Context, r *configapi.Repository) (*
 	}
 	rs.known = true // packages found under a new repository are news to watchers
 	e.mu.Lock()
-	_, existed := e.repos[k]
+	old, existed := e.repos[k]
+	if existed && old.sameLocation(rs) {
+		rs.adoptIndex(old) // same packages: keep the index and send no events
+	}
 	e.repos[k] = rs
+	e.configGen++
 	e.mu.Unlock()
+	e.check(ctx, rs)
 	if existed {
 		e.emitRepository("MODIFIED", rs)
 	} else {

@@ -81,7 +81,15 @@ func (e *Engine) find(ctx context.Context, namespace, name, held string) (found,
 	if err != nil {
 		return found{}, err
 	}
-	p, err := e.pkg(ctx, rs, path, held != "" && rs.lockKey(path) == held)
+	var p *pkgState
+	switch {
+	case held == "":
+		p, err = e.pkg(ctx, rs, path, false)
+	case rs.lockKey(path) == held:
+		p, err = e.pkg(ctx, rs, path, true)
+	default: // holding another package's lock: never wait for this one
+		p, err = e.peekPackage(ctx, rs, path)
+	}
 	if err != nil {
 		return found{}, err
 	}
@@ -331,7 +339,11 @@ func (e *Engine) UpdatePackageRevision(ctx context.Context, in *pkgapi.PackageRe
 	meta := f.r.meta
 	meta.Labels = userLabels(in.Labels)
 	meta.Annotations = in.Annotations
-	meta.ReadinessGates = in.Spec.ReadinessGates
+	// Gates guard publication: an update that leaves the field out (a PUT of
+	// just the lifecycle) keeps them; removing them takes an explicit [].
+	if in.Spec.ReadinessGates != nil {
+		meta.ReadinessGates = in.Spec.ReadinessGates
+	}
 	meta.Lifecycle = to
 	changed := to != cur.Spec.Lifecycle || !equalJSON(meta.Labels, f.r.meta.Labels) ||
 		!equalJSON(meta.Annotations, f.r.meta.Annotations) || !equalJSON(meta.ReadinessGates, f.r.meta.ReadinessGates)

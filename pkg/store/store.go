@@ -78,3 +78,8 @@ type ReferenceFetcher interface {
 type SubjectlessDeleter interface {
 	DeleteSubjectless(ctx context.Context, target ocispec.Descriptor) error
 }
+
+// Pinger checks that the registry answers (GET /v2/), cheaply.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}

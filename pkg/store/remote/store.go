@@ -137,3 +137,8 @@ func (s *Store) referrersAPI(ctx context.Context, repo *remote.Repository) (supp
 func (s *Store) Repositories(ctx context.Context, last string, fn func(repos []string) error) error {
 	return translate("list repositories of "+s.Registry(), s.reg.Repositories(ctx, last, fn))
 }
+
+// Ping checks that the registry answers GET /v2/ (with credentials if asked).
+func (s *Store) Ping(ctx context.Context) error {
+	return translate("ping "+s.Registry(), s.reg.Ping(ctx))
+}
