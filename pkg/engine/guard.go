@@ -91,3 +91,11 @@ func isTombstone(tag string) bool {
 	_, ok := names.ParseDeletedTag(tag)
 	return ok
 }
+
+// LockEmbedded takes the write lock of an OCI repository of the embedded
+// store: the one the engine holds while it changes that package. The /v2/
+// API holds it around its check and its change, so a published vN cannot be
+// overwritten between the two, by /v2/ or by the engine.
+func (e *Engine) LockEmbedded(path string) (unlock func()) {
+	return e.lockPackage(e.opts.EmbeddedAddress + "/" + path)
+}

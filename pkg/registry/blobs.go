@@ -84,6 +84,7 @@ func blobSize(ctx context.Context, repo store.Repository, d digest.Digest) (int6
 // listed manifest is deleted as a manifest, through the Guard, so the blob
 // route is no way around it.
 func (r *Registry) deleteBlob(w http.ResponseWriter, req *http.Request, rt route) error {
+	defer r.lock(rt.name)()
 	ctx := req.Context()
 	d, err := parseDigest(rt.ref)
 	if err != nil {

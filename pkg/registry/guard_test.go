@@ -102,3 +102,42 @@ func TestGuardFrom(t *testing.T) {
 		}
 	}
 }
+
+// TestLockHeldAroundGuardAndWrite: every guarded write runs with the
+// repository's lock held, from the Guard's check to the change.
+func TestLockHeldAroundGuardAndWrite(t *testing.T) {
+	var held, locks int
+	var guardedWithoutLock bool
+	f := newFixture(t, registry.Options{
+		Lock: func(repo string) func() {
+			if repo != "a/b/c" {
+				t.Errorf("lock of %q", repo)
+			}
+			held++
+			locks++
+			return func() { held-- }
+		},
+		Guard: func(context.Context, string, string, registry.Op, digest.Digest) error {
+			guardedWithoutLock = guardedWithoutLock || held != 1
+			return nil
+		},
+	})
+	s := f.seed()
+	locks = 0 // seeding writes too
+	ct := map[string]string{"Content-Type": ocispec.MediaTypeImageManifest}
+	for _, req := range []struct{ method, path string }{
+		{"PUT", "/v2/a/b/c/manifests/v9"},
+		{"DELETE", "/v2/a/b/c/manifests/v9"},
+	} {
+		var body []byte
+		if req.method == "PUT" {
+			body = s.imageBody
+		}
+		if r := f.do(req.method, req.path, ct, body); r.status >= 300 {
+			t.Fatalf("%s %s: %d %s", req.method, req.path, r.status, r.body)
+		}
+	}
+	if locks != 2 || held != 0 || guardedWithoutLock {
+		t.Fatalf("locks %d, still held %d, guard ran without the lock: %v", locks, held, guardedWithoutLock)
+	}
+}

@@ -213,6 +213,7 @@ func checkReferences(ctx context.Context, repo store.Repository, m manifestField
 // putManifest stores a manifest by tag or digest, with extra tags from ?tag=
 // ("Pushing Manifests", end-7).
 func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt route) error {
+	defer r.lock(rt.name)()
 	ctx := req.Context()
 	ref, err := parseReference(rt.ref)
 	if err != nil {
@@ -314,6 +315,7 @@ func dedupe(ss []string) []string {
 // deleteManifest deletes a manifest by digest or untags a tag ("Deleting
 // Manifests" and "Deleting Tags", end-9).
 func (r *Registry) deleteManifest(w http.ResponseWriter, req *http.Request, rt route) error {
+	defer r.lock(rt.name)()
 	ctx := req.Context()
 	ref, err := parseReference(rt.ref)
 	if err != nil {

@@ -52,6 +52,10 @@ type Options struct {
 	// Guard, when set, is asked before every manifest PUT by tag (and per
 	// ?tag=), tag delete and manifest delete.
 	Guard Guard
+	// Lock, when set, is held around each manifest write or delete of a
+	// repository (the Guard's check and the change), so the check cannot be
+	// overtaken by another writer between the two.
+	Lock func(repo string) (unlock func())
 	// TempDir holds upload sessions as temp files. Default os.TempDir().
 	TempDir string
 	// Logger logs server faults. Default slog.Default().
@@ -198,6 +202,14 @@ func (r *Registry) repo(ctx context.Context, name string) (store.Repository, err
 		return nil, err
 	}
 	return repo, nil
+}
+
+// lock takes Options.Lock for repo, if set.
+func (r *Registry) lock(repo string) func() {
+	if r.opts.Lock == nil {
+		return func() {}
+	}
+	return r.opts.Lock(repo)
 }
 
 // guard asks Options.Guard; a refusal is DENIED.

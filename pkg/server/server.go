@@ -87,6 +87,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	reg := registry.New(embedded, registry.Options{
 		Guard:   registry.GuardFrom(eng.CheckRegistryWrite),
+		Lock:    eng.LockEmbedded,
 		TempDir: uploads,
 		Logger:  log,
 	})
