@@ -49,8 +49,9 @@ type Engine struct {
 	configGen  uint64                 // bumped by every change of Repository objects
 	remotes    map[string]store.Store
 
-	locks sync.Map // package key -> *sync.Mutex; serialises writes to one package
-	blobs sync.Map // package key + "@" + digest of blobs known to be stored
+	locks    sync.Map // package key -> *sync.Mutex; serialises writes to one package
+	lineages sync.Map // namespace -> *sync.RWMutex; see lineage
+	blobs    sync.Map // package key + "@" + digest of blobs known to be stored
 	// newPackages holds the keys of packages being created in a repository
 	// that did not exist (set and cleared under the package lock).
 	newPackages sync.Map
@@ -168,6 +169,13 @@ func (e *Engine) storeFor(host string, plainHTTP bool) (store.Store, error) {
 	}
 	e.remotes[key] = s
 	return s, nil
+}
+
+// lineage returns the lock of a namespace's upstream links: creates that
+// record an upstream share it, deletes take it alone.
+func (e *Engine) lineage(namespace string) *sync.RWMutex {
+	l, _ := e.lineages.LoadOrStore(namespace, &sync.RWMutex{})
+	return l.(*sync.RWMutex)
 }
 
 // lockPackage serialises writes to one package (OCI repository).

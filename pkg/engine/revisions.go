@@ -167,6 +167,12 @@ func (e *Engine) CreatePackageRevision(ctx context.Context, in *pkgapi.PackageRe
 	if err != nil {
 		return nil, err
 	}
+	if t := in.Spec.Tasks; len(t) > 0 && (t[0].Type == pkgapi.TaskTypeClone || t[0].Type == pkgapi.TaskTypeUpgrade) {
+		// The upstream must not be deleted while its new downstream is made.
+		l := e.lineage(in.Namespace)
+		l.RLock()
+		defer l.RUnlock()
+	}
 	held := rs.lockKey(path)
 	defer e.lockPackage(held)()
 	p, err := e.pkg(ctx, rs, path, true)
@@ -485,7 +491,11 @@ func unmetGates(m format.Meta) []string {
 // DeletePackageRevision implements Service. A published revision that is
 // the upstream of another revision cannot be deleted: its lineage would break.
 func (e *Engine) DeletePackageRevision(ctx context.Context, namespace, name string) error {
-	// Read before locking: listing may load this package, which takes its lock.
+	// No clone or upgrade of this namespace runs while we check and delete;
+	// read before the package lock: listing may load this package.
+	l := e.lineage(namespace)
+	l.Lock()
+	defer l.Unlock()
 	downstream, err := e.downstreamsOf(ctx, namespace, name)
 	if err != nil {
 		return err
