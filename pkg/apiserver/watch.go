@@ -55,13 +55,31 @@ func (r *resource[T, P]) handleWatch(c echo.Context, s *server, q listQuery) err
 	res.Flush()
 	enc := json.NewEncoder(res)
 
+	// in tracks what this watch has shown, so an object that leaves or
+	// enters the selection is sent as DELETED or ADDED, as Kubernetes does.
+	selective := !q.labels.Empty() || !q.fields.Empty()
+	in := map[string]bool{}
 	send := func(typ string, obj *T) error {
 		p := P(obj)
 		if ns != "" && p.GetNamespace() != ns {
 			return nil
 		}
-		if !q.labels.Matches(labels.Set(p.GetLabels())) || !q.fields.Matches(r.fieldsOf(p)) {
+		key := p.GetNamespace() + "/" + p.GetName()
+		matches := !selective || q.labels.Matches(labels.Set(p.GetLabels())) && q.fields.Matches(r.fieldsOf(p))
+		switch {
+		case !selective:
+		case typ == "DELETED" && !in[key]:
 			return nil
+		case typ == "DELETED":
+			delete(in, key)
+		case !matches && !in[key]:
+			return nil
+		case !matches:
+			typ = "DELETED"
+			delete(in, key)
+		case !in[key]:
+			typ = "ADDED"
+			in[key] = true
 		}
 		var raw []byte
 		if table {

@@ -43,6 +43,14 @@ func TestWatch(t *testing.T) {
 		{name: "label selector", query: "?watch=true&resourceVersion=41&labelSelector=app%3Dweb",
 			fed:  []engine.Event{{Type: "ADDED", Object: prIn("default", "y")}, {Type: "ADDED", Object: withLabel(prIn("default", "z"), "app", "web")}},
 			want: []string{"ADDED"}},
+		{name: "objects leaving and entering the selection", query: "?watch=true&resourceVersion=41&labelSelector=app%3Dweb",
+			fed: []engine.Event{
+				{Type: "MODIFIED", Object: withLabel(prIn("default", "z"), "app", "web")}, // enters: ADDED
+				{Type: "MODIFIED", Object: prIn("default", "z")},                          // leaves: DELETED
+				{Type: "DELETED", Object: prIn("default", "z")},                           // already gone: nothing
+				{Type: "MODIFIED", Object: withLabel(prIn("default", "w"), "app", "web")}, // enters: ADDED
+			},
+			want: []string{"ADDED", "DELETED", "ADDED"}},
 		{name: "table events for kubectl get -w", query: "?watch=true&resourceVersion=41", table: true,
 			accept: "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
 			fed:    []engine.Event{{Type: "MODIFIED", Object: prIn("default", "a")}},
