@@ -5,8 +5,10 @@ GO ?= go
 TOOLS := $(CURDIR)/.tools/bin
 REGISTRY_VERSION := v3.1.2
 ORAS_VERSION := v1.3.6
+CRANE_VERSION := v0.22.1
 export PKGSERVER_REGISTRY_BIN := $(TOOLS)/registry
 export PKGSERVER_ORAS_BIN := $(TOOLS)/oras
+export PKGSERVER_CRANE_BIN := $(TOOLS)/crane
 
 .PHONY: all build run test test-unit test-e2e tools generate fmt vet fuzz bench clean
 
@@ -18,7 +20,7 @@ build:
 run: build
 	./bin/pkgserver $(ARGS)
 
-tools: $(TOOLS)/registry $(TOOLS)/oras
+tools: $(TOOLS)/registry $(TOOLS)/oras $(TOOLS)/crane
 
 # Real clients and a real registry for the end-to-end tests, built from the
 # Go module proxy at pinned versions.
@@ -27,6 +29,9 @@ $(TOOLS)/registry:
 
 $(TOOLS)/oras:
 	GOBIN=$(TOOLS) $(GO) install oras.land/oras/cmd/oras@$(ORAS_VERSION)
+
+$(TOOLS)/crane:
+	GOBIN=$(TOOLS) $(GO) install github.com/google/go-containerregistry/cmd/crane@$(CRANE_VERSION)
 
 # Regenerates the DeepCopy methods of the API types after they change.
 generate:

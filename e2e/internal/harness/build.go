@@ -19,6 +19,7 @@ const Module = "pkgserver.dev/pkgserver"
 const (
 	EnvRegistryBin = "PKGSERVER_REGISTRY_BIN"
 	EnvOrasBin     = "PKGSERVER_ORAS_BIN"
+	EnvCraneBin    = "PKGSERVER_CRANE_BIN"
 )
 
 // ModuleRoot walks up from the working directory to the directory whose
@@ -75,6 +76,18 @@ func OrasBinary() (string, error) {
 	p, err := exec.LookPath("oras")
 	if err != nil {
 		return "", errors.New("oras binary not found ($" + EnvOrasBin + " or PATH); run `make tools`")
+	}
+	return p, nil
+}
+
+// CraneBinary returns go-containerregistry's crane: $PKGSERVER_CRANE_BIN or PATH.
+func CraneBinary() (string, error) {
+	if p := os.Getenv(EnvCraneBin); p != "" {
+		return p, nil
+	}
+	p, err := exec.LookPath("crane")
+	if err != nil {
+		return "", errors.New("crane binary not found ($" + EnvCraneBin + " or PATH); run `make tools`")
 	}
 	return p, nil
 }
