@@ -26,15 +26,6 @@ func (s Samples) Percentile(p float64) float64 {
 func (s Samples) P50() float64 { return s.Percentile(50) }
 func (s Samples) P99() float64 { return s.Percentile(99) }
 
-// Sum is the total duration.
-func (s Samples) Sum() time.Duration {
-	var t time.Duration
-	for _, d := range s {
-		t += d
-	}
-	return t
-}
-
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // timed runs fn and returns how long it took.

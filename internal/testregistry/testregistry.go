@@ -12,9 +12,6 @@ import (
 // EnvBinary names the environment variable that points at the registry binary.
 const EnvBinary = registryproc.EnvBinary
 
-// Binary returns the path of the registry binary (see registryproc.Binary).
-func Binary() (string, error) { return registryproc.Binary() }
-
 // Start runs a registry on a free 127.0.0.1 port with storage in t.TempDir(),
 // waits until it answers GET /v2/, and stops it in t.Cleanup. It returns host:port.
 func Start(t testing.TB) string {
