@@ -17,6 +17,8 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/registry/remote/auth"
+	"oras.land/oras-go/v2/registry/remote/credentials"
 
 	"pkgserver.dev/pkgserver/internal/testregistry"
 
@@ -58,6 +60,20 @@ func TestDockerConfigCredentials(t *testing.T) {
 		{"wrong password", `{"auths":{"` + p.Addr + `":{"auth":"` + base64.StdEncoding.EncodeToString([]byte("alice:nope")) + `"}}}`, false},
 		{"Docker config", `{"auths":{"` + p.Addr + `":{"auth":"` + base64.StdEncoding.EncodeToString([]byte("alice:s3cret")) + `"}}}`, true},
 	}
+	t.Run("WithCredentials", func(t *testing.T) {
+		t.Setenv("DOCKER_CONFIG", t.TempDir()) // nothing there: the option must be used
+		cs := credentials.NewMemoryStore()
+		if err := cs.Put(ctx, p.Addr, auth.Credential{Username: "alice", Password: "s3cret"}); err != nil {
+			t.Fatal(err)
+		}
+		s, err := remote.New(p.Addr, remote.WithPlainHTTP(true), remote.WithCredentials(cs), remote.WithUserAgent("pkgserver-test"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Repositories(ctx, "", func([]string) error { return nil }); err != nil {
+			t.Fatalf("with credentials from the option: %v", err)
+		}
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfgDir := t.TempDir()
