@@ -544,6 +544,47 @@ func (e *Engine) emitPackageChanges(rs *repoState, old, cur *pkgState) {
 		pr := before[n]
 		e.hub.emit("DELETED", pkgapi.PackageRevisionKind, &pr)
 	}
+	// A known package's newest revision changed: its downstreams may upgrade.
+	// (Not on first loads: discovery would scan the namespace per package.)
+	if old != nil && cur.latest() != old.latest() {
+		e.emitDownstreams(rs, cur)
+	}
+}
+
+// emitDownstreams sends MODIFIED for the revisions, known to the index, whose
+// upstream is a revision of p: a new published revision of p changes their
+// status.upgradeAvailable. It reads the index only (the caller may hold a lock).
+func (e *Engine) emitDownstreams(rs *repoState, p *pkgState) {
+	e.mu.RLock()
+	var states []*repoState
+	for k, other := range e.repos {
+		if k.namespace == rs.obj.Namespace {
+			states = append(states, other)
+		}
+	}
+	e.mu.RUnlock()
+	prefix := p.target + "." + rs.obj.Name + "." + strings.ReplaceAll(p.realm, "/", ":") + "." + p.name + "."
+	u := e.upgrades(context.Background())
+	u.peek = true
+	for _, ds := range states {
+		ds.mu.Lock()
+		pkgs := make([]*pkgState, 0, len(ds.packages))
+		for _, dp := range ds.packages {
+			pkgs = append(pkgs, dp)
+		}
+		ds.mu.Unlock()
+		for _, dp := range pkgs {
+			latest := dp.latest()
+			for _, r := range dp.revs {
+				if up := r.meta.Upstream; up == nil || !strings.HasPrefix(up.Name, prefix) {
+					continue
+				}
+				pr := toPackageRevision(ds, dp, r, latest)
+				pr.Status.UpgradeAvailable = u.of(ds.obj.Namespace, pr.Spec.Upstream)
+				e.hub.emit("MODIFIED", pkgapi.PackageRevisionKind, &pr)
+			}
+		}
+	}
 }
 
 // resolve returns where tag points. With fetch, and a store that can, it

@@ -145,3 +145,34 @@ func must(t *testing.T) func(*pkgapi.PackageRevision, error) {
 		}
 	}
 }
+
+// TestWatchUpgradeAvailable: when an upstream publishes a new revision, the
+// watchers of its downstream revisions are told they can upgrade.
+func TestWatchUpgradeAvailable(t *testing.T) {
+	h := newHarness(t, embeddedBackend())
+	h.createRepo("catalog", false)
+	h.createRepo("sites", true)
+	up := h.publish(h.mustCreate(pkgapi.PackageRevID{Target: "catalog", Repository: "catalog", Package: "web", Workspace: "one"}).Name)
+	down := h.publish(h.mustCreate(pkgapi.PackageRevID{Target: "eu", Repository: "sites", Package: "web", Workspace: "first"},
+		pkgapi.Task{Type: pkgapi.TaskTypeClone, Clone: &pkgapi.CloneTask{Upstream: pkgapi.UpstreamRef{Name: up.Name}}}).Name)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events, err := h.eng.Watch(ctx, pkgapi.PackageRevisionKind, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	two := h.mustCreate(pkgapi.PackageRevID{Target: "catalog", Repository: "catalog", Package: "web", Workspace: "two"},
+		pkgapi.Task{Type: pkgapi.TaskTypeEdit, Edit: &pkgapi.EditTask{Source: pkgapi.UpstreamRef{Name: up.Name}}})
+	h.publish(two.Name)
+	for {
+		ev := next(t, events)
+		pr := prOf(t, ev)
+		if pr.Name != down.Name {
+			continue
+		}
+		if ev.Type != "MODIFIED" || pr.Status.UpgradeAvailable == nil || pr.Status.UpgradeAvailable.Name != two.Name {
+			t.Fatalf("downstream event %s with upgradeAvailable %+v, want MODIFIED naming %s", ev.Type, pr.Status.UpgradeAvailable, two.Name)
+		}
+		return
+	}
+}
