@@ -58,6 +58,7 @@ func toPackageRevision(rs *repoState, p *pkgState, r *rev, latest int) pkgapi.Pa
 			CreationTimestamp: metav1.NewTime(r.meta.Created),
 			Labels:            labels,
 			Annotations:       maps.Clone(r.meta.Annotations),
+			ManagedFields:     r.meta.ManagedFields,
 		},
 		Spec: pkgapi.PackageRevisionSpec{
 			PackageRevID: pkgapi.PackageRevID{

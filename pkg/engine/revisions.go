@@ -210,6 +210,7 @@ func (e *Engine) CreatePackageRevision(ctx context.Context, in *pkgapi.PackageRe
 		ReadinessGates: in.Spec.ReadinessGates,
 		Labels:         userLabels(in.Labels),
 		Annotations:    in.Annotations,
+		ManagedFields:  in.ManagedFields,
 	}
 	files, err := e.taskFiles(ctx, in.Namespace, id, p, held, tasks[0], &meta)
 	if err != nil {
@@ -345,6 +346,9 @@ func (e *Engine) UpdatePackageRevision(ctx context.Context, in *pkgapi.PackageRe
 	meta := f.r.meta
 	meta.Labels = userLabels(in.Labels)
 	meta.Annotations = in.Annotations
+	if in.ManagedFields != nil {
+		meta.ManagedFields = in.ManagedFields
+	}
 	// Gates guard publication: an update that leaves the field out (a PUT of
 	// just the lifecycle) keeps them; removing them takes an explicit [].
 	if in.Spec.ReadinessGates != nil {
@@ -352,7 +356,8 @@ func (e *Engine) UpdatePackageRevision(ctx context.Context, in *pkgapi.PackageRe
 	}
 	meta.Lifecycle = to
 	changed := to != cur.Spec.Lifecycle || !equalJSON(meta.Labels, f.r.meta.Labels) ||
-		!equalJSON(meta.Annotations, f.r.meta.Annotations) || !equalJSON(meta.ReadinessGates, f.r.meta.ReadinessGates)
+		!equalJSON(meta.Annotations, f.r.meta.Annotations) || !equalJSON(meta.ReadinessGates, f.r.meta.ReadinessGates) ||
+		!equalJSON(meta.ManagedFields, f.r.meta.ManagedFields)
 	if !changed {
 		return &cur, nil
 	}

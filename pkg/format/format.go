@@ -44,24 +44,25 @@ const (
 	AnnotationDescription = ocispec.AnnotationDescription // from the init task
 	AnnotationSource      = ocispec.AnnotationSource      // upstream reference of a clone
 
-	prefix                 = "dev.pkgserver."
-	AnnotationFormat       = prefix + "format"
-	AnnotationLifecycle    = prefix + "lifecycle"
-	AnnotationTarget       = prefix + "target"
-	AnnotationRealm        = prefix + "realm"
-	AnnotationPackage      = prefix + "package"
-	AnnotationWorkspace    = prefix + "workspace"
-	AnnotationUID          = prefix + "uid"
-	AnnotationTasks        = prefix + "tasks"           // JSON list of tasks
-	AnnotationUpstream     = prefix + "upstream"        // JSON upstream
-	AnnotationUpstreamLock = prefix + "upstream-lock"   // JSON upstream lock
-	AnnotationGates        = prefix + "readiness-gates" // JSON list
-	AnnotationConditions   = prefix + "conditions"      // JSON list of metav1.Condition
-	AnnotationPublishedBy  = prefix + "published-by"
-	AnnotationPublishedAt  = prefix + "publish-timestamp" // RFC 3339
-	AnnotationLabels       = prefix + "labels"            // JSON map of user labels
-	AnnotationAnnotations  = prefix + "annotations"       // JSON map of user annotations
-	AnnotationDeletionOf   = prefix + "deletion-proposed-of"
+	prefix                  = "dev.pkgserver."
+	AnnotationFormat        = prefix + "format"
+	AnnotationLifecycle     = prefix + "lifecycle"
+	AnnotationTarget        = prefix + "target"
+	AnnotationRealm         = prefix + "realm"
+	AnnotationPackage       = prefix + "package"
+	AnnotationWorkspace     = prefix + "workspace"
+	AnnotationUID           = prefix + "uid"
+	AnnotationTasks         = prefix + "tasks"           // JSON list of tasks
+	AnnotationUpstream      = prefix + "upstream"        // JSON upstream
+	AnnotationUpstreamLock  = prefix + "upstream-lock"   // JSON upstream lock
+	AnnotationGates         = prefix + "readiness-gates" // JSON list
+	AnnotationConditions    = prefix + "conditions"      // JSON list of metav1.Condition
+	AnnotationPublishedBy   = prefix + "published-by"
+	AnnotationPublishedAt   = prefix + "publish-timestamp" // RFC 3339
+	AnnotationLabels        = prefix + "labels"            // JSON map of user labels
+	AnnotationAnnotations   = prefix + "annotations"       // JSON map of user annotations
+	AnnotationManagedFields = prefix + "managed-fields"    // JSON list of metav1.ManagedFieldsEntry
+	AnnotationDeletionOf    = prefix + "deletion-proposed-of"
 
 	// oras-go's file store unpacks a layer carrying these into a directory.
 	AnnotationUnpack       = "io.deis.oras.content.unpack"

@@ -32,6 +32,8 @@ type Meta struct {
 	PublishedAt    time.Time
 	Labels         map[string]string
 	Annotations    map[string]string
+	// ManagedFields are the server-side apply field owners of the revision.
+	ManagedFields []metav1.ManagedFieldsEntry
 }
 
 // Encode returns the manifest annotations for m. Empty fields are left out so
@@ -76,6 +78,7 @@ func (m Meta) Encode() map[string]string {
 	}
 	setJSON(AnnotationLabels, m.Labels, len(m.Labels) == 0)
 	setJSON(AnnotationAnnotations, m.Annotations, len(m.Annotations) == 0)
+	setJSON(AnnotationManagedFields, m.ManagedFields, len(m.ManagedFields) == 0)
 	return a
 }
 
@@ -107,6 +110,7 @@ func Decode(a map[string]string) Meta {
 	getJSON(a, AnnotationConditions, &m.Conditions)
 	getJSON(a, AnnotationLabels, &m.Labels)
 	getJSON(a, AnnotationAnnotations, &m.Annotations)
+	getJSON(a, AnnotationManagedFields, &m.ManagedFields)
 	return m
 }
 
