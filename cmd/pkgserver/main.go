@@ -24,6 +24,7 @@ func main() {
 	flag.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", 8<<20, "largest accepted request body; larger ones get 413")
 	flag.DurationVar(&cfg.RescanInterval, "rescan-interval", 0, "how often to list registries again for packages pushed by others (0: only on restart)")
 	flag.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 0, "how long requests in flight may finish after SIGTERM (default 30s)")
+	flag.IntVar(&cfg.WatchWindow, "watch-window", 0, "how many recent events a watch can resume over; older resourceVersions get 410 (default 50000)")
 	flag.TextVar(&level, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	pprofAddr := flag.String("pprof-listen", "", "serve Go's net/http/pprof on this address (off when empty)")
 	flag.Parse()

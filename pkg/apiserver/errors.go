@@ -30,6 +30,7 @@ var statusTable = []struct {
 	{errdef.ErrTooLarge, http.StatusRequestEntityTooLarge, metav1.StatusReasonRequestEntityTooLarge},
 	{errdef.ErrUnavailable, http.StatusServiceUnavailable, metav1.StatusReasonServiceUnavailable},
 	{errdef.ErrGone, http.StatusGone, metav1.StatusReasonExpired},
+	{errdef.ErrTooLargeResourceVersion, http.StatusGatewayTimeout, metav1.StatusReasonTimeout},
 	{nil, http.StatusMethodNotAllowed, metav1.StatusReasonMethodNotAllowed},
 	{nil, http.StatusUnsupportedMediaType, metav1.StatusReasonUnsupportedMediaType},
 	{nil, http.StatusUnauthorized, metav1.StatusReasonUnauthorized},
@@ -112,6 +113,10 @@ func statusOf(err error) *metav1.Status {
 	if errors.As(err, &oe) {
 		d := oe.details
 		st.Details = &d
+	}
+	if errors.Is(err, errdef.ErrTooLargeResourceVersion) {
+		// client-go recognises this cause and lists again.
+		st.Details = &metav1.StatusDetails{Causes: []metav1.StatusCause{{Type: metav1.CauseTypeResourceVersionTooLarge, Message: "Too large resource version"}}, RetryAfterSeconds: 1}
 	}
 	if reason == metav1.StatusReasonInvalid {
 		// kubectl prints the causes of a 422, not its message.

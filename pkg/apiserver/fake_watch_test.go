@@ -37,11 +37,39 @@ func (f *fakeEngine) UpdatePackageRevisionStatus(_ context.Context, pr *pkgapi.P
 	return clone(cur), nil
 }
 
-// Watch hands out the channel tests feed through f.events.
-func (f *fakeEngine) Watch(_ context.Context, kind, rv string) (<-chan engine.Event, error) {
+// Watch hands out a cursor tests feed through f.events.
+func (f *fakeEngine) Watch(_ context.Context, kind, rv string) (engine.Cursor, error) {
 	if rv == "1" {
 		return nil, errdef.ErrGone
 	}
+	return f.cursor(kind), nil
+}
+
+// Snapshot returns the stored objects of kind and a cursor tests feed.
+func (f *fakeEngine) Snapshot(ctx context.Context, kind, namespace string) ([]any, string, engine.Cursor, error) {
+	var out []any
+	switch kind {
+	case pkgapi.PackageRevisionKind:
+		prs, err := f.ListPackageRevisions(ctx, namespace)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		for i := range prs {
+			out = append(out, &prs[i])
+		}
+	case configapi.RepositoryKind:
+		rs, err := f.ListRepositories(ctx, namespace)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		for i := range rs {
+			out = append(out, &rs[i])
+		}
+	}
+	return out, f.ResourceVersion(), f.cursor(kind), nil
+}
+
+func (f *fakeEngine) cursor(kind string) *chanCursor {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.events == nil {
@@ -49,8 +77,36 @@ func (f *fakeEngine) Watch(_ context.Context, kind, rv string) (<-chan engine.Ev
 	}
 	ch := make(chan engine.Event, 16)
 	f.events[kind] = ch
-	return ch, nil
+	return &chanCursor{ch: ch}
 }
+
+// chanCursor is an engine.Cursor fed through a channel.
+type chanCursor struct {
+	ch      chan engine.Event
+	pending []engine.Event
+}
+
+func (c *chanCursor) Ready() <-chan struct{} {
+	ready := make(chan struct{})
+	if len(c.pending) > 0 {
+		close(ready)
+		return ready
+	}
+	go func() {
+		ev := <-c.ch
+		c.pending = append(c.pending, ev)
+		close(ready)
+	}()
+	return ready
+}
+
+func (c *chanCursor) Take() ([]engine.Event, error) {
+	out := c.pending
+	c.pending = nil
+	return out, nil
+}
+
+func (c *chanCursor) Head() string { return "42" }
 
 // ResourceVersion implements engine.Watcher.
 func (f *fakeEngine) ResourceVersion() string { return strconv.Itoa(42) }

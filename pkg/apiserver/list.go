@@ -25,8 +25,13 @@ type listQuery struct {
 	after position
 	// watch asks for a stream of changes instead of a list.
 	watch bool
-	// resourceVersion is where a watch starts.
+	// resourceVersion is where a watch starts, or how fresh a list must be.
 	resourceVersion string
+	// resourceVersionMatch is "", NotOlderThan or Exact.
+	resourceVersionMatch string
+	// sendInitialEvents asks a watch to start with the current objects and
+	// a bookmark after them (WatchList).
+	sendInitialEvents bool
 	// bookmarks asks for BOOKMARK events; timeout ends a watch (0: never).
 	bookmarks bool
 	timeout   time.Duration
@@ -58,6 +63,35 @@ func parseListQuery(q url.Values, allowed fields.Set) (listQuery, error) {
 	lq.resourceVersion = q.Get("resourceVersion")
 	if b := q.Get("allowWatchBookmarks"); b != "" {
 		lq.bookmarks, _ = strconv.ParseBool(b)
+	}
+	switch m := q.Get("resourceVersionMatch"); m {
+	case "", "NotOlderThan", "Exact":
+		lq.resourceVersionMatch = m
+	default:
+		return lq, newError(errdef.ErrBadRequest, "invalid resourceVersionMatch %q: want NotOlderThan or Exact", m)
+	}
+	if lq.resourceVersionMatch != "" && lq.resourceVersion == "" {
+		return lq, newError(errdef.ErrBadRequest, "resourceVersionMatch is forbidden unless resourceVersion is set")
+	}
+	if s := q.Get("sendInitialEvents"); s != "" {
+		on, err := strconv.ParseBool(s)
+		if err != nil {
+			return lq, newError(errdef.ErrBadRequest, "invalid sendInitialEvents %q: want true or false", s)
+		}
+		lq.sendInitialEvents = on
+		// As Kubernetes: the initial events end with a bookmark, which the
+		// client must accept, and the start is "not older than" rv.
+		if !lq.watch {
+			return lq, newError(errdef.ErrBadRequest, "sendInitialEvents is forbidden for list")
+		}
+		if on && !lq.bookmarks {
+			return lq, newError(errdef.ErrBadRequest, "sendInitialEvents requires allowWatchBookmarks=true")
+		}
+		if lq.resourceVersionMatch != "NotOlderThan" {
+			return lq, newError(errdef.ErrBadRequest, "sendInitialEvents requires resourceVersionMatch=NotOlderThan")
+		}
+	} else if lq.watch && lq.resourceVersionMatch != "" {
+		return lq, newError(errdef.ErrBadRequest, "resourceVersionMatch is forbidden for watch unless sendInitialEvents is set")
 	}
 	if s := q.Get("timeoutSeconds"); s != "" {
 		n, err := strconv.Atoi(s)

@@ -49,6 +49,9 @@ type resource[T any, P object[T]] struct {
 	// fromEvent turns an event's object into this resource (false: skip it).
 	watchKind string
 	fromEvent func(ctx context.Context, ev engine.Event) (*T, bool)
+	// peek turns an event's object (or its old state) into this resource
+	// without reading anything, for selectors; nil: a type assertion.
+	peek func(obj any) (*T, bool)
 
 	list    func(ctx context.Context, namespace string) ([]T, error)
 	get     func(ctx context.Context, namespace, name string) (*T, error)
@@ -127,6 +130,15 @@ func (r *resource[T, P]) register(e *echo.Echo, s *server) {
 	}
 }
 
+// peekObject is r.peek or a type assertion.
+func (r *resource[T, P]) peekObject(obj any) (*T, bool) {
+	if r.peek != nil {
+		return r.peek(obj)
+	}
+	t, ok := obj.(*T)
+	return t, ok
+}
+
 func (r *resource[T, P]) apiResources() []metav1.APIResource {
 	verbs := metav1.Verbs{"get", "list"}
 	if r.create != nil {
@@ -188,6 +200,9 @@ func (r *resource[T, P]) handleList(c echo.Context, s *server) error {
 	if q.watch {
 		return r.handleWatch(c, s, q)
 	}
+	if err := awaitListVersion(c.Request().Context(), s.svc, q); err != nil {
+		return r.about(err, "")
+	}
 	rv := ""
 	if w, ok := s.svc.(engine.Watcher); ok {
 		rv = w.ResourceVersion() // before listing: a watch from here misses nothing
@@ -213,6 +228,31 @@ func (r *resource[T, P]) handleList(c echo.Context, s *server) error {
 		ListMeta: meta,
 		Items:    kept,
 	})
+}
+
+// awaitListVersion makes a list with a resourceVersion as fresh as it asks:
+// "not older than" (the default) waits a moment for this replica to catch
+// up; Exact is served only for the current one (no history is kept).
+func awaitListVersion(ctx context.Context, svc engine.Service, q listQuery) error {
+	if q.resourceVersion == "" || q.resourceVersion == "0" {
+		return nil
+	}
+	w, ok := svc.(engine.Watcher)
+	if !ok {
+		return nil
+	}
+	if q.resourceVersionMatch == "Exact" {
+		if q.resourceVersion != w.ResourceVersion() {
+			return newError(errdef.ErrGone, "resourceVersion %s: only the current state (%s) can be listed exactly", q.resourceVersion, w.ResourceVersion())
+		}
+		return nil
+	}
+	if a, ok := svc.(interface {
+		AwaitResourceVersion(context.Context, string) error
+	}); ok {
+		return a.AwaitResourceVersion(ctx, q.resourceVersion)
+	}
+	return nil
 }
 
 func (r *resource[T, P]) handleGet(c echo.Context) error {

@@ -85,6 +85,7 @@ func apiGroups(svc engine.Service) []apiGroup {
 					columns:    packageRevisionResourcesColumns,
 					watchKind:  pkgapi.PackageRevisionKind,
 					fromEvent:  resourcesFromEvent(svc),
+					peek:       resourcesOf,
 					list:       svc.ListPackageRevisionResources,
 					get:        svc.GetPackageRevisionResources,
 					update:     svc.UpdatePackageRevisionResources,
@@ -160,8 +161,18 @@ func resourcesFromEvent(svc engine.Service) func(context.Context, engine.Event) 
 				return prr, true
 			}
 		}
-		return &pkgapi.PackageRevisionResources{ObjectMeta: pr.ObjectMeta, Spec: pkgapi.PackageRevisionResourcesSpec{PackageRevID: pr.Spec.PackageRevID}}, true
+		return resourcesOf(pr)
 	}
+}
+
+// resourcesOf is the contents view of a revision without its files: what
+// selectors of PackageRevisionResources look at.
+func resourcesOf(obj any) (*pkgapi.PackageRevisionResources, bool) {
+	pr, ok := obj.(*pkgapi.PackageRevision)
+	if !ok {
+		return nil, false
+	}
+	return &pkgapi.PackageRevisionResources{ObjectMeta: pr.ObjectMeta, Spec: pkgapi.PackageRevisionResourcesSpec{PackageRevID: pr.Spec.PackageRevID}}, true
 }
 
 // The server-side table columns of each kind (kubectl get, -o wide).

@@ -3,6 +3,7 @@ package apiserver
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 
@@ -15,12 +16,17 @@ import (
 )
 
 // bookmarkInterval is how often a watch that allows bookmarks gets one.
-const bookmarkInterval = 15 * time.Second
+const bookmarkInterval = 10 * time.Second
+
+// initialEventsEnd marks the bookmark that ends a WatchList's initial events.
+const initialEventsEnd = "k8s.io/initial-events-end"
 
 // handleWatch streams watch events in the Kubernetes shape, one JSON object a
 // line: {"type": "ADDED|MODIFIED|DELETED|BOOKMARK|ERROR", "object": {...}}.
 // Without a resourceVersion it starts with an ADDED event for every object
-// that exists, as Kubernetes does.
+// that exists, as Kubernetes does; with sendInitialEvents those end with a
+// bookmark annotated k8s.io/initial-events-end (WatchList); with a
+// resourceVersion it resumes after it.
 func (r *resource[T, P]) handleWatch(c echo.Context, s *server, q listQuery) error {
 	w, ok := s.svc.(engine.Watcher)
 	if !ok || r.watchKind == "" {
@@ -33,17 +39,25 @@ func (r *resource[T, P]) handleWatch(c echo.Context, s *server, q listQuery) err
 		defer cancel()
 	}
 	ns := c.Param("namespace")
-	start := q.resourceVersion
-	var initial []T
-	if start == "" || start == "0" {
-		start = w.ResourceVersion()
-		items, err := r.list(ctx, ns)
-		if err != nil {
-			return r.about(err, "")
+	var initial []any
+	var startRV string
+	var cur engine.Cursor
+	var err error
+	switch {
+	case q.sendInitialEvents || q.resourceVersion == "" || q.resourceVersion == "0":
+		if q.sendInitialEvents && q.resourceVersion != "" && q.resourceVersion != "0" {
+			if a, ok := s.svc.(interface {
+				AwaitResourceVersion(context.Context, string) error
+			}); ok {
+				if err := a.AwaitResourceVersion(ctx, q.resourceVersion); err != nil {
+					return r.about(err, "")
+				}
+			}
 		}
-		initial = items
+		initial, startRV, cur, err = w.Snapshot(ctx, r.watchKind, ns)
+	default:
+		cur, err = w.Watch(ctx, r.watchKind, q.resourceVersion)
 	}
-	events, err := w.Watch(ctx, r.watchKind, start)
 	if err != nil {
 		return r.about(err, "")
 	}
@@ -55,32 +69,14 @@ func (r *resource[T, P]) handleWatch(c echo.Context, s *server, q listQuery) err
 	res.Flush()
 	enc := json.NewEncoder(res)
 
-	// in tracks what this watch has shown, so an object that leaves or
-	// enters the selection is sent as DELETED or ADDED, as Kubernetes does.
-	selective := !q.labels.Empty() || !q.fields.Empty()
-	in := map[string]bool{}
-	send := func(typ string, obj *T) error {
+	matches := func(obj *T) bool {
 		p := P(obj)
 		if ns != "" && p.GetNamespace() != ns {
-			return nil
+			return false
 		}
-		key := p.GetNamespace() + "/" + p.GetName()
-		matches := !selective || q.labels.Matches(labels.Set(p.GetLabels())) && q.fields.Matches(r.fieldsOf(p))
-		switch {
-		case !selective:
-		case typ == "DELETED" && !in[key]:
-			return nil
-		case typ == "DELETED":
-			delete(in, key)
-		case !matches && !in[key]:
-			return nil
-		case !matches:
-			typ = "DELETED"
-			delete(in, key)
-		case !in[key]:
-			typ = "ADDED"
-			in[key] = true
-		}
+		return q.labels.Matches(labels.Set(p.GetLabels())) && q.fields.Matches(r.fieldsOf(p))
+	}
+	write := func(typ string, obj *T) error {
 		var raw []byte
 		if table {
 			raw = mustJSON(toTable(r.columns, []T{*obj}, c.QueryParam("includeObject"), metav1.ListMeta{}, r.setKind))
@@ -90,17 +86,35 @@ func (r *resource[T, P]) handleWatch(c echo.Context, s *server, q listQuery) err
 			r.setKind(&cp)
 			raw = mustJSON(&cp)
 		}
-		if err := enc.Encode(metav1.WatchEvent{Type: typ, Object: runtime.RawExtension{Raw: raw}}); err != nil {
+		return enc.Encode(metav1.WatchEvent{Type: typ, Object: runtime.RawExtension{Raw: raw}})
+	}
+	bookmark := func(rv string, annotations map[string]any) error {
+		md := map[string]any{"resourceVersion": rv}
+		if annotations != nil {
+			md["annotations"] = annotations
+		}
+		bm := map[string]any{"apiVersion": r.gvk.GroupVersion().String(), "kind": r.gvk.Kind, "metadata": md}
+		if err := enc.Encode(metav1.WatchEvent{Type: "BOOKMARK", Object: runtime.RawExtension{Raw: mustJSON(bm)}}); err != nil {
 			return err
 		}
 		res.Flush()
 		return nil
 	}
-	for i := range initial {
-		if err := send("ADDED", &initial[i]); err != nil {
+	for _, o := range initial {
+		obj, ok := r.fromEvent(ctx, engine.Event{Type: "ADDED", Kind: r.watchKind, Object: o})
+		if !ok || !matches(obj) {
+			continue
+		}
+		if err := write("ADDED", obj); err != nil {
 			return nil // client went away
 		}
 	}
+	if q.sendInitialEvents {
+		if err := bookmark(startRV, map[string]any{initialEventsEnd: "true"}); err != nil {
+			return nil
+		}
+	}
+	res.Flush()
 	var tick <-chan time.Time
 	if q.bookmarks {
 		t := time.NewTicker(bookmarkInterval)
@@ -112,25 +126,62 @@ func (r *resource[T, P]) handleWatch(c echo.Context, s *server, q listQuery) err
 		case <-ctx.Done():
 			return nil
 		case <-tick:
-			bm := map[string]any{
-				"apiVersion": r.gvk.GroupVersion().String(), "kind": r.gvk.Kind,
-				"metadata": map[string]any{"resourceVersion": w.ResourceVersion()},
-			}
-			if err := enc.Encode(metav1.WatchEvent{Type: "BOOKMARK", Object: runtime.RawExtension{Raw: mustJSON(bm)}}); err != nil {
+			if err := bookmark(cur.Head(), nil); err != nil {
 				return nil
+			}
+		case <-cur.Ready():
+			evs, err := cur.Take()
+			if err != nil {
+				// Fell behind the window: end the watch, as Kubernetes does;
+				// the client resumes from its last resourceVersion or lists.
+				if !errors.Is(err, context.Canceled) {
+					s.log.Debug("watch dropped", "resource", r.plural, "err", err)
+				}
+				return nil
+			}
+			for _, ev := range evs {
+				if err := r.sendEvent(ctx, ev, matches, write); err != nil {
+					return nil
+				}
 			}
 			res.Flush()
-		case ev, ok := <-events:
-			if !ok {
-				return nil // dropped as too slow; the client watches again
-			}
-			obj, ok := r.fromEvent(ctx, ev)
-			if !ok {
-				continue
-			}
-			if err := send(ev.Type, obj); err != nil {
-				return nil
-			}
 		}
 	}
+}
+
+// sendEvent writes one event as a watcher with selectors sees it: an object
+// that enters the selection is ADDED, one that leaves it is DELETED.
+func (r *resource[T, P]) sendEvent(ctx context.Context, ev engine.Event, matches func(*T) bool, write func(string, *T) error) error {
+	now, ok := r.peekObject(ev.Object)
+	if !ok {
+		return nil
+	}
+	before := false
+	switch ev.Type {
+	case "ADDED":
+	case "DELETED":
+		before, now = matches(now), nil
+	default:
+		// Without the old state (a replay after a restart) the client may
+		// hold the object: one that does not match any more is DELETED.
+		before = true
+		if old, ok := r.peekObject(ev.Old); ok {
+			before = matches(old)
+		}
+	}
+	after := now != nil && matches(now)
+	typ := ev.Type
+	switch {
+	case after && !before:
+		typ = "ADDED"
+	case !after && before:
+		typ = "DELETED"
+	case !after:
+		return nil
+	}
+	obj, ok := r.fromEvent(ctx, ev)
+	if !ok {
+		return nil
+	}
+	return write(typ, obj)
 }

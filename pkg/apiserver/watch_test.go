@@ -45,12 +45,13 @@ func TestWatch(t *testing.T) {
 			want: []string{"ADDED"}},
 		{name: "objects leaving and entering the selection", query: "?watch=true&resourceVersion=41&labelSelector=app%3Dweb",
 			fed: []engine.Event{
-				{Type: "MODIFIED", Object: withLabel(prIn("default", "z"), "app", "web")}, // enters: ADDED
-				{Type: "MODIFIED", Object: prIn("default", "z")},                          // leaves: DELETED
-				{Type: "DELETED", Object: prIn("default", "z")},                           // already gone: nothing
-				{Type: "MODIFIED", Object: withLabel(prIn("default", "w"), "app", "web")}, // enters: ADDED
+				{Type: "MODIFIED", Object: withLabel(prIn("default", "z"), "app", "web"), Old: prIn("default", "z")}, // enters: ADDED
+				{Type: "MODIFIED", Object: prIn("default", "z"), Old: withLabel(prIn("default", "z"), "app", "web")}, // leaves: DELETED
+				{Type: "DELETED", Object: prIn("default", "z")},                                                       // not selected: nothing
+				{Type: "MODIFIED", Object: withLabel(prIn("default", "w"), "app", "web"), Old: prIn("default", "w")}, // enters: ADDED
+				{Type: "MODIFIED", Object: withLabel(prIn("default", "w"), "app", "web"), Old: withLabel(prIn("default", "w"), "app", "web")},
 			},
-			want: []string{"ADDED", "DELETED", "ADDED"}},
+			want: []string{"ADDED", "DELETED", "ADDED", "MODIFIED"}},
 		{name: "table events for kubectl get -w", query: "?watch=true&resourceVersion=41", table: true,
 			accept: "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
 			fed:    []engine.Event{{Type: "MODIFIED", Object: prIn("default", "a")}},

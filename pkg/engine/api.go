@@ -40,20 +40,41 @@ type Event struct {
 	Type string
 	// Kind is configapi.RepositoryKind or pkgapi.PackageRevisionKind.
 	Kind string
-	// Object is a *configapi.Repository or a *pkgapi.PackageRevision.
+	// Object is a *configapi.Repository or a *pkgapi.PackageRevision, shared:
+	// do not change it.
 	Object any
-	// ResourceVersion is the event's position in the server's event log.
+	// Old is the object before a MODIFIED event (for selectors: an object
+	// that leaves a selection is sent as DELETED), shared too.
+	Old any
+	// ResourceVersion is the event's position in the server's sequence.
 	ResourceVersion uint64
 }
 
-// Watcher streams changes, whoever made them (the API, /v2/, a rescan).
+// Watcher streams changes, whoever made them (the API, /v2/, a rescan,
+// another replica).
 type Watcher interface {
-	// Watch sends the events of kind after resourceVersion rv ("" means from now
-	// on) until ctx ends; rv older than the kept log fails with errdef.ErrGone.
-	// The channel is closed when the watch ends, also when the client is too slow.
-	Watch(ctx context.Context, kind, rv string) (<-chan Event, error)
-	// ResourceVersion is the position of the latest event, for lists.
+	// Watch returns a cursor over the events of kind after resourceVersion
+	// rv ("" or "0" means from now on). rv older than the kept window fails
+	// with errdef.ErrGone; rv this replica has not reached within a few
+	// seconds fails with ErrTooLargeResourceVersion.
+	Watch(ctx context.Context, kind, rv string) (Cursor, error)
+	// Snapshot returns every object of kind in namespace ("" = all), sorted
+	// by namespace and name, the resourceVersion they are current at, and a
+	// cursor over the events after it (WatchList, sendInitialEvents).
+	Snapshot(ctx context.Context, kind, namespace string) (objects []any, rv string, cur Cursor, err error)
+	// ResourceVersion is the resourceVersion of a list made now.
 	ResourceVersion() string
+}
+
+// Cursor is one watcher's position in the event window.
+type Cursor interface {
+	// Ready is closed when Take has events (or an error) to return.
+	Ready() <-chan struct{}
+	// Take returns the events since the last call, whole batches at a time;
+	// errdef.ErrGone when the watcher fell behind the window.
+	Take() ([]Event, error)
+	// Head is the resourceVersion a bookmark sent now may carry.
+	Head() string
 }
 
 // StatusUpdater sets the status of a revision (its conditions), for external

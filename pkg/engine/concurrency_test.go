@@ -50,7 +50,7 @@ func TestRescanKeepsConcurrentCreate(t *testing.T) {
 	_ = h.names()
 	ctx, cancel := context.WithCancel(h.ctx)
 	defer cancel()
-	ch, err := h.eng.Watch(ctx, pkgapi.PackageRevisionKind, "")
+	ch, err := watch(ctx, h.eng, pkgapi.PackageRevisionKind, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,12 +109,13 @@ type gateRepo struct {
 	s *gateStore
 }
 
-func (r gateRepo) Resolve(ctx context.Context, ref string) (ocispec.Descriptor, error) {
+// Tag stops a write of a w2 draft while it holds its locks.
+func (r gateRepo) Tag(ctx context.Context, desc ocispec.Descriptor, ref string) error {
 	if r.s.armed.Load() && strings.Contains(ref, "w2") {
 		r.s.arrived <- struct{}{}
 		<-r.s.release
 	}
-	return r.Repository.Resolve(ctx, ref)
+	return r.Repository.Tag(ctx, desc, ref)
 }
 
 type gateStore struct {
@@ -155,12 +156,18 @@ func TestCrossClonesDoNotDeadlock(t *testing.T) {
 			pkgapi.Task{Type: pkgapi.TaskTypeClone, Clone: &pkgapi.CloneTask{Upstream: pkgapi.UpstreamRef{Name: a.Name}}})
 		done <- err
 	}()
+	// Each clone locks both packages (in one order): one is in its write,
+	// the other waits for it rather than holding the lock the first needs.
 	<-gs.arrived
-	<-gs.arrived
-	gs.armed.Store(false)
-	go h.eng.RefreshRepository(h.ctx, testNS, "cat") // marks a and b stale, then blocks on their locks
+	select {
+	case <-gs.arrived:
+		t.Fatal("both clones are writing at once while each reads the other's package")
+	case <-time.After(200 * time.Millisecond):
+	}
+	go h.eng.RefreshRepository(h.ctx, testNS, "cat") // blocks on their locks too
 	time.Sleep(200 * time.Millisecond)
 	close(gs.release)
+	go func() { <-gs.arrived }() // the second clone passes the gate
 	for i := 0; i < 2; i++ {
 		select {
 		case err := <-done:

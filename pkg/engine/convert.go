@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/json"
 	"maps"
 
 	"github.com/google/uuid"
@@ -17,19 +18,13 @@ func metaCondition(typ, status, reason, msg string) metav1.Condition {
 
 // revID returns the identity of a revision.
 func revID(rs *repoState, p *pkgState, r *rev) names.ID {
-	return names.ID{Target: p.target, Repository: rs.obj.Name, Realm: p.realm, Package: p.name, Workspace: r.meta.Workspace}
-}
-
-func (r *rev) resourceVersion() string {
-	if r.marker != nil {
-		return rvOf(r.desc, *r.marker)
-	}
-	return rvOf(r.desc)
+	target, realm, pkg, _ := names.FromOCIPath(rs.prefix, p.key.path, rs.deployment)
+	return names.ID{Target: target, Repository: rs.key.name, Realm: realm, Package: pkg, Workspace: r.meta.Workspace}
 }
 
 // reference is the full OCI reference of a revision, as `oras pull` takes it.
 func reference(rs *repoState, p *pkgState, r *rev) string {
-	return rs.host + "/" + p.path + ":" + r.tag
+	return rs.host + "/" + p.key.path + ":" + r.tag
 }
 
 // toPackageRevision builds the API object of a revision.
@@ -51,9 +46,8 @@ func toPackageRevision(rs *repoState, p *pkgState, r *rev, latest int) pkgapi.Pa
 		TypeMeta: metav1.TypeMeta{APIVersion: pkgapi.SchemeGroupVersion.String(), Kind: pkgapi.PackageRevisionKind},
 		ObjectMeta: metav1.ObjectMeta{
 			Name:              id.Name(),
-			Namespace:         rs.obj.Namespace,
+			Namespace:         rs.key.namespace,
 			UID:               types.UID(uid),
-			ResourceVersion:   r.resourceVersion(),
 			Generation:        1,
 			CreationTimestamp: metav1.NewTime(r.meta.Created),
 			Labels:            labels,
@@ -92,4 +86,12 @@ func toResources(pr pkgapi.PackageRevision, files map[string]string) pkgapi.Pack
 		ObjectMeta: pr.ObjectMeta,
 		Spec:       pkgapi.PackageRevisionResourcesSpec{PackageRevID: pr.Spec.PackageRevID, Resources: maps.Clone(files)},
 	}
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // API types always marshal
+	}
+	return b
 }

@@ -2,13 +2,18 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
 	configapi "pkgserver.dev/pkgserver/api/config/v1alpha1"
+	"pkgserver.dev/pkgserver/pkg/coord"
+	"pkgserver.dev/pkgserver/pkg/coord/local"
 	"pkgserver.dev/pkgserver/pkg/errdef"
 	"pkgserver.dev/pkgserver/pkg/store"
 )
@@ -28,38 +33,49 @@ type Options struct {
 	Remote StoreFactory
 	// Config is where Repository objects live; nil means Embedded.
 	Config store.Store
+	// Coordinator orders changes and serialises writers; nil means an
+	// in-memory local coordinator (nothing survives a restart).
+	Coordinator coord.Coordinator
+	// WatchWindow is how many events a watch can resume over; 0 means
+	// DefaultWatchWindow.
+	WatchWindow int
+	// StateDir, if set, keeps a checkpoint of the index, so a restart keeps
+	// resourceVersions and needs no full scan before serving.
+	StateDir string
+	// CheckpointInterval is how often the checkpoint is written while
+	// things change; 0 means a minute.
+	CheckpointInterval time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 }
 
-// Engine implements Service over OCI stores.
+// Engine implements Service over OCI stores. Every change of what it serves
+// goes through one feed (coord.Coordinator): its own writes, writes through
+// /v2/, rescans and other replicas alike; the index applies the feed in order.
 type Engine struct {
 	opts   Options
 	log    *slog.Logger
+	coord  coord.Coordinator
 	config *objectStore
 	cache  *cache
-	hub    *hub
+	idx    *index
 
-	mu         sync.RWMutex
-	repos      map[repoKey]*repoState // registered repositories, loaded lazily
-	loaded     bool                   // repos holds every Repository object
-	everLoaded bool                   // repos was loaded once: later loads send events
-	configGen  uint64                 // bumped by every change of Repository objects
-	remotes    map[string]store.Store
+	mu      sync.Mutex
+	remotes map[string]store.Store
 
-	locks    sync.Map // package key -> *sync.Mutex; serialises writes to one package
-	lineages sync.Map // namespace -> *sync.RWMutex; see lineage
-	blobs    sync.Map // package key + "@" + digest of blobs known to be stored
-	// newPackages holds the keys of packages being created in a repository
-	// that did not exist (set and cleared under the package lock).
-	newPackages sync.Map
+	ready    chan struct{} // closed once Start has loaded everything
+	startErr error
+	stop     context.CancelFunc
+	done     chan struct{}
+
+	blobs sync.Map // lock key + "@" + digest of blobs known to be stored
 }
 
 var _ Service = (*Engine)(nil)
 
-// New returns an Engine. It reads nothing until first used.
+// New returns an Engine. Call Start before serving.
 func New(opts Options) (*Engine, error) {
 	if opts.Embedded == nil {
 		return nil, fmt.Errorf("engine: an embedded store is required")
@@ -73,80 +89,263 @@ func New(opts Options) (*Engine, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	e := &Engine{
+	if opts.Coordinator == nil {
+		c, err := local.Open("")
+		if err != nil {
+			return nil, err
+		}
+		opts.Coordinator = c
+	}
+	return &Engine{
 		opts:    opts,
 		log:     opts.Logger,
+		coord:   opts.Coordinator,
 		config:  &objectStore{store: opts.Config, repo: ConfigRepository},
 		cache:   newCache(),
-		hub:     newHub(),
-		repos:   map[repoKey]*repoState{},
 		remotes: map[string]store.Store{},
-	}
-	if n, ok := opts.Embedded.(store.Notifier); ok {
-		n.Notify(e.embeddedChanged)
-	}
-	return e, nil
+		ready:   make(chan struct{}),
+		done:    make(chan struct{}),
+	}, nil
 }
 
-// Ready reports whether the engine can reach its configuration store.
-func (e *Engine) Ready(ctx context.Context) error {
-	_, err := e.ListRepositories(ctx, "")
-	return err
-}
-
-// Rescan lists every registry again and reloads every package, so packages
-// pushed or changed by others appear (with watch events).
-func (e *Engine) Rescan(ctx context.Context) error {
-	e.mu.Lock()
-	e.loaded = false
-	for _, rs := range e.repos {
-		rs.invalidateAll()
-	}
-	e.mu.Unlock()
-	_, err := e.ListPackageRevisions(ctx, "")
-	return err
-}
-
-// RefreshRepository lists one repository's registry again, on demand.
-func (e *Engine) RefreshRepository(ctx context.Context, namespace, name string) (*configapi.Repository, error) {
-	rs, err := e.repository(ctx, namespace, name)
+// Start loads the shared state, follows the feed, finishes writes a crash
+// interrupted, and scans every registry once. It returns when the engine is
+// ready to serve; the feed is followed until Close.
+func (e *Engine) Start(ctx context.Context) error {
+	seq, recs, err := e.coord.Load(ctx, "")
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("load coordination state: %w", err)
 	}
-	rs.invalidateAll()
-	_, err = e.allPackages(ctx, rs)
-	r := rs.object()
+	cp, clean := e.readCheckpoint(seq)
+	if cp != nil {
+		e.idx = newIndex(e.opts.WatchWindow, cp.Seq, e.log)
+		e.idx.restore(cp, e.newRepoState)
+	} else {
+		// Watches can resume from what this replica has seen itself, so
+		// the window starts after the loaded state.
+		e.idx = newIndex(e.opts.WatchWindow, seq, e.log)
+	}
+	e.apply(ctx, coord.Batch{Seq: seq, Records: recs})
+	if e.opts.StateDir != "" {
+		if err := setDirty(e.opts.StateDir, true); err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+	}
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	feed, err := e.coord.Watch(runCtx, seq)
 	if err != nil {
-		return &r, fmt.Errorf("refresh repository %q: %w", name, err)
+		stop()
+		return fmt.Errorf("follow the change feed: %w", err)
 	}
-	return &r, nil
+	e.stop = stop
+	go e.follow(runCtx, feed)
+	if clean {
+		// The checkpoint is what the registries held at the last clean
+		// stop: serve it now, and check the registries in the background.
+		if err := e.syncRepositories(ctx); err != nil {
+			return fmt.Errorf("read Repository objects: %w", err)
+		}
+		if err := e.recoverAll(ctx); err != nil {
+			return err
+		}
+		close(e.ready)
+		go e.scanAll(runCtx)
+	} else {
+		err = e.load(ctx)
+		e.startErr = err
+		close(e.ready)
+		if err != nil {
+			return err
+		}
+	}
+	if e.opts.StateDir != "" {
+		go e.checkpointLoop(runCtx)
+	}
+	return nil
 }
 
-// embeddedChanged is called by the embedded store after any change to an OCI
-// repository, including pushes through /v2/; it marks the package stale.
-func (e *Engine) embeddedChanged(path string) {
-	if path == ConfigRepository {
-		e.mu.Lock()
-		e.loaded = false
-		e.configGen++
-		e.mu.Unlock()
-		return
+// readCheckpoint reads the checkpoint of StateDir, if any is usable.
+func (e *Engine) readCheckpoint(seq uint64) (*checkpoint, bool) {
+	if e.opts.StateDir == "" {
+		return nil, false
 	}
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	for _, rs := range e.repos {
-		if rs.embedded && strings.HasPrefix(path, rs.prefix+"/") {
-			rs.invalidate(path)
-			if e.hub.watching() {
-				// Someone watches: load now so the change is sent at once.
-				go func() {
-					if _, err := e.loadPackage(context.Background(), rs, path); err != nil {
-						e.log.Debug("reloading changed package", "path", path, "err", err)
-					}
-				}()
+	cp, clean, err := readCheckpoint(e.opts.StateDir)
+	switch {
+	case err != nil:
+		e.log.Warn("ignoring the checkpoint; reading every registry instead", "err", err)
+		return nil, false
+	case cp == nil:
+		return nil, false
+	case cp.Seq > seq:
+		// The sequence went back (its state was lost): the checkpoint's
+		// resourceVersions could be handed out again.
+		e.log.Warn("ignoring a checkpoint newer than the coordination state; reading every registry instead", "checkpoint", cp.Seq, "sequence", seq)
+		return nil, false
+	}
+	if !clean {
+		e.log.Info("the last run did not stop cleanly: reading every registry before serving")
+	}
+	return cp, clean
+}
+
+// checkpointLoop writes the checkpoint while things change.
+func (e *Engine) checkpointLoop(ctx context.Context) {
+	every := e.opts.CheckpointInterval
+	if every <= 0 {
+		every = time.Minute
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	written := e.idx.current()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if seq := e.idx.current(); seq != written {
+				if err := e.writeCheckpoint(); err != nil {
+					e.log.Warn("writing the checkpoint", "err", err)
+					continue
+				}
+				written = seq
 			}
 		}
 	}
+}
+
+func (e *Engine) writeCheckpoint() error {
+	e.idx.mu.RLock()
+	cp := e.idx.snapshotCheckpoint()
+	e.idx.mu.RUnlock()
+	return writeCheckpoint(e.opts.StateDir, cp)
+}
+
+// Close stops following the feed and writes a clean checkpoint.
+func (e *Engine) Close() error {
+	if e.stop == nil {
+		return nil
+	}
+	e.stop()
+	<-e.done
+	e.stop = nil
+	if e.opts.StateDir == "" {
+		return nil
+	}
+	if err := e.writeCheckpoint(); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	return setDirty(e.opts.StateDir, false)
+}
+
+// follow applies the feed until it ends.
+func (e *Engine) follow(ctx context.Context, feed coord.Feed) {
+	defer close(e.done)
+	for b := range feed.C() {
+		e.apply(ctx, b)
+	}
+	if err := feed.Err(); err != nil && ctx.Err() == nil {
+		e.log.Error("the change feed broke; this replica no longer sees changes", "err", err)
+	}
+}
+
+// apply reads what a batch needs from the registries and applies it.
+func (e *Engine) apply(ctx context.Context, b coord.Batch) {
+	in := batchInput{
+		manifests: map[digest.Digest]manifestInfo{},
+		repoObjs:  map[digest.Digest]*configapi.Repository{},
+		newRepo:   e.newRepoState,
+	}
+	for _, r := range b.Records {
+		if r.Value == nil {
+			continue
+		}
+		d, ok := decodeDesc(r.Value)
+		if !ok || d.Digest == "" {
+			continue
+		}
+		if _, ok := parseRepoKey(r.Key); ok {
+			if obj, err := e.readRepository(ctx, d); err == nil {
+				in.repoObjs[d.Digest] = obj
+			} else {
+				e.log.Warn("reading a Repository object", "digest", d.Digest, "err", err)
+			}
+			continue
+		}
+		k, tag, ok := parseTagKey(r.Key)
+		if !ok || !isRevisionTag(tag) || e.idx.knows(k, d.Digest) {
+			continue
+		}
+		if m, err := e.readManifest(ctx, k, d); err == nil {
+			in.manifests[d.Digest] = m
+		} else {
+			e.log.Warn("reading a revision manifest", "package", k.String(), "tag", tag, "err", err)
+		}
+	}
+	e.idx.apply(b, in)
+}
+
+// readManifest reads a manifest of package k, retrying transient failures
+// for a while: an index that skipped it would differ from other replicas'.
+func (e *Engine) readManifest(ctx context.Context, k pkgKey, d ocispec.Descriptor) (manifestInfo, error) {
+	s, err := e.storeOf(k.store)
+	if err != nil {
+		return manifestInfo{}, err
+	}
+	repo, err := s.Repository(ctx, k.path)
+	if err != nil {
+		return manifestInfo{}, err
+	}
+	delay := 100 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		m, err := e.cache.manifest(ctx, repo, d)
+		if err == nil {
+			return infoOf(m), nil
+		}
+		if errors.Is(err, errdef.ErrNotFound) || errors.Is(err, errdef.ErrInvalid) || attempt >= 6 || ctx.Err() != nil {
+			return manifestInfo{}, err
+		}
+		time.Sleep(delay)
+		delay *= 2
+	}
+}
+
+// storeOf returns the store a feed key names.
+func (e *Engine) storeOf(id string) (store.Store, error) {
+	if id == embeddedStore {
+		return e.opts.Embedded, nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for key, s := range e.remotes {
+		if host, _, _ := cutLast(key, "|"); host == id {
+			return s, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: no registered repository uses registry %s", errdef.ErrNotFound, id)
+}
+
+// wait blocks until Start finished.
+func (e *Engine) wait(ctx context.Context) error {
+	select {
+	case <-e.ready:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: the server is still loading: %v", errdef.ErrUnavailable, ctx.Err())
+	}
+}
+
+// Ready reports whether the engine has loaded and can reach its configuration store.
+func (e *Engine) Ready(ctx context.Context) error {
+	select {
+	case <-e.ready:
+	default:
+		return fmt.Errorf("%w: still loading the registries", errdef.ErrUnavailable)
+	}
+	if e.startErr != nil {
+		return e.startErr
+	}
+	_, err := e.config.repository(ctx)
+	return err
 }
 
 // storeFor returns the store of a repository spec.
@@ -171,17 +370,11 @@ func (e *Engine) storeFor(host string, plainHTTP bool) (store.Store, error) {
 	return s, nil
 }
 
-// lineage returns the lock of a namespace's upstream links: creates that
-// record an upstream share it, deletes take it alone.
-func (e *Engine) lineage(namespace string) *sync.RWMutex {
-	l, _ := e.lineages.LoadOrStore(namespace, &sync.RWMutex{})
-	return l.(*sync.RWMutex)
-}
-
-// lockPackage serialises writes to one package (OCI repository).
-func (e *Engine) lockPackage(key string) func() {
-	m, _ := e.locks.LoadOrStore(key, &sync.Mutex{})
-	mu := m.(*sync.Mutex)
-	mu.Lock()
-	return mu.Unlock
+func cutLast(s, sep string) (before, after string, found bool) {
+	for i := len(s) - len(sep); i >= 0; i-- {
+		if s[i:i+len(sep)] == sep {
+			return s[:i], s[i+len(sep):], true
+		}
+	}
+	return s, "", false
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
@@ -18,7 +19,9 @@ import (
 	configapi "pkgserver.dev/pkgserver/api/config/v1alpha1"
 	pkgapi "pkgserver.dev/pkgserver/api/pkg/v1alpha1"
 	"pkgserver.dev/pkgserver/internal/testregistry"
+	"pkgserver.dev/pkgserver/pkg/coord/local"
 	"pkgserver.dev/pkgserver/pkg/engine"
+	"pkgserver.dev/pkgserver/pkg/registry"
 	"pkgserver.dev/pkgserver/pkg/store"
 	"pkgserver.dev/pkgserver/pkg/store/layout"
 	"pkgserver.dev/pkgserver/pkg/store/remote"
@@ -77,6 +80,7 @@ type harness struct {
 	backend backend
 	mu      sync.Mutex
 	now     time.Time
+	v2addr  string // the /v2/ API over the embedded store, once started
 }
 
 func newHarness(t *testing.T, b backend) *harness {
@@ -100,7 +104,13 @@ func (h *harness) open(wrap func(*layout.Store) store.Store) {
 	if wrap != nil {
 		embedded = wrap(st)
 	}
+	coordinator, err := local.Open(filepath.Join(h.dir, "state"))
+	if err != nil {
+		h.t.Fatal(err)
+	}
 	eng, err := engine.New(engine.Options{
+		Coordinator:     coordinator,
+		StateDir:        filepath.Join(h.dir, "state"),
 		Embedded:        embedded,
 		EmbeddedAddress: embeddedAddr,
 		Remote: func(host string, plain bool) (store.Store, error) {
@@ -112,7 +122,42 @@ func (h *harness) open(wrap func(*layout.Store) store.Store) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	if err := eng.Start(h.ctx); err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { eng.Close() })
 	h.eng = eng
+}
+
+// watch follows the events of kind after rv ("": from now) until ctx ends.
+func watch(ctx context.Context, eng *engine.Engine, kind, rv string) (<-chan engine.Event, error) {
+	cur, err := eng.Watch(ctx, kind, rv)
+	if err != nil {
+		return nil, err
+	}
+	ch := make(chan engine.Event, 1024)
+	go func() {
+		defer close(ch)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-cur.Ready():
+				evs, err := cur.Take()
+				if err != nil {
+					return
+				}
+				for _, ev := range evs {
+					select {
+					case ch <- ev:
+					case <-ctx.Done():
+						return
+					}
+				}
+			}
+		}
+	}()
+	return ch, nil
 }
 
 // clock is the engine's clock: one second later at every call.
@@ -123,9 +168,13 @@ func (h *harness) clock() time.Time {
 	return h.now
 }
 
-// restart closes the store and opens a new engine over the same directory.
+// restart stops the engine and the store and opens new ones over the same
+// directory.
 func (h *harness) restart() {
 	h.t.Helper()
+	if err := h.eng.Close(); err != nil {
+		h.t.Fatal(err)
+	}
 	if err := h.layout.Close(); err != nil {
 		h.t.Fatal(err)
 	}
@@ -279,4 +328,36 @@ func dirFiles(t *testing.T, root string) map[string]int64 {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// v2 returns an OCI repository of the embedded store reached through the
+// /v2/ API, with the engine's rules and change hook, as clients reach it.
+func (h *harness) v2(path string) store.Repository {
+	h.t.Helper()
+	if h.v2addr == "" {
+		ops := map[registry.Op]engine.RegistryOp{
+			registry.OpPutTag: engine.PutTag, registry.OpDeleteTag: engine.DeleteTag,
+			registry.OpDeleteManifest: engine.DeleteManifest, registry.OpDeleteBlob: engine.DeleteBlob,
+		}
+		eng := func() *engine.Engine { return h.eng }
+		reg := registry.New(h.layout, registry.Options{
+			TempDir: h.t.TempDir(),
+			Guard: func(ctx context.Context, req registry.Request) error {
+				return eng().CheckRegistryWrite(ctx, engine.RegistryWrite{Path: req.Repo, Op: ops[req.Op], Tag: req.Tag, Tags: req.Tags, Digest: req.Digest, Manifest: req.Manifest})
+			},
+			Lock: func(ctx context.Context, repo string) (func(bool), error) { return eng().LockEmbedded(ctx, repo) },
+		})
+		srv := httptest.NewServer(reg)
+		h.t.Cleanup(srv.Close)
+		h.v2addr = strings.TrimPrefix(srv.URL, "http://")
+	}
+	rs, err := remote.New(h.v2addr, remote.WithPlainHTTP(true))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	repo, err := rs.Repository(h.ctx, path)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return repo
 }

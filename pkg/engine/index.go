@@ -2,708 +2,618 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
+	"log/slog"
+	"maps"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 
+	"github.com/google/btree"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"golang.org/x/sync/errgroup"
-	"oras.land/oras-go/v2/content"
 
 	configapi "pkgserver.dev/pkgserver/api/config/v1alpha1"
 	pkgapi "pkgserver.dev/pkgserver/api/pkg/v1alpha1"
-	"pkgserver.dev/pkgserver/pkg/errdef"
-	"pkgserver.dev/pkgserver/pkg/format"
+	"pkgserver.dev/pkgserver/pkg/coord"
 	"pkgserver.dev/pkgserver/pkg/names"
-	"pkgserver.dev/pkgserver/pkg/store"
 )
 
-// discoveryParallelism bounds concurrent package loads against one registry.
-const discoveryParallelism = 8
+// index is the engine's view of the shared state: what the feed has said so
+// far and the API objects that makes. Only apply changes it, one batch at a
+// time in feed order, so every replica that applies the same batches holds
+// the same objects with the same resourceVersions; everything else reads.
+type index struct {
+	log *slog.Logger
 
-// repoState is a registered repository and the index of its packages.
-type repoState struct {
-	obj        configapi.Repository
-	desc       ocispec.Descriptor // manifest of the stored object: its resourceVersion
-	store      store.Store
-	embedded   bool
-	host       string // registry host in references
-	prefix     string
-	deployment bool
+	mu    sync.RWMutex
+	seq   uint64 // last batch applied
+	repos map[repoKey]*repoState
+	pkgs  map[pkgKey]*pkgState
+	objs  *btree.BTreeG[*object] // every PackageRevision, by namespace and name
+	// byRepoPkg holds the objects one repository makes of one package.
+	byRepoPkg map[repoKey]map[pkgKey][]*object
+	// packages maps a package name key (see packageName) to where it is, for
+	// upstream lookups.
+	packages map[string]repoPkg
+	// downstream maps a package name key to the objects whose upstream is a
+	// revision of that package.
+	downstream map[string]map[*object]struct{}
+	hub        *hub
 
-	mu        sync.Mutex
-	listed    bool                 // packages holds every package under prefix
-	known     bool                 // listed once: later loads send watch events
-	packages  map[string]*pkgState // by OCI path
-	stale     map[string]bool      // paths to load again before use
-	lastErr   error                // last discovery failure, for status
-	checked   bool                 // a listing of the registry succeeded once
-	catalogOK *bool                // whether _catalog works; nil until known
+	appliedMu sync.Mutex
+	applied   chan struct{} // closed and replaced after every batch
 }
 
-func (rs *repoState) setCatalog(ok bool) {
-	rs.mu.Lock()
-	rs.catalogOK = &ok
-	rs.mu.Unlock()
+type repoPkg struct {
+	repo *repoState
+	pkg  *pkgState
 }
 
-// needsIndex reports whether new packages must be recorded in the package
-// index: only where _catalog cannot find them. One probe per repository.
-func (e *Engine) needsIndex(ctx context.Context, rs *repoState) bool {
-	if rs.embedded {
-		return false
+// object is one PackageRevision: a revision of a package seen through one
+// Repository. Its fields change only under index.mu held for writing.
+type object struct {
+	ns, name string
+	repo     *repoState
+	pkg      *pkgState
+	rev      *rev
+	rv       uint64 // of its last change
+	created  uint64 // rv of its ADDED event
+	fp       fingerprint
+	view     *revView
+}
+
+// fingerprint is what an object shows; a change of it is an event.
+type fingerprint struct {
+	tag, workspace, reference, upgrade string
+	digest, marker                     digest.Digest
+	lifecycle                          pkgapi.Lifecycle
+	latest                             bool
+}
+
+// revView is an object as the API shows it, built when it last changed and
+// shared read-only.
+type revView struct {
+	pr   pkgapi.PackageRevision
+	json []byte
+}
+
+func objLess(a, b *object) bool {
+	if a.ns != b.ns {
+		return a.ns < b.ns
 	}
-	rs.mu.Lock()
-	known := rs.catalogOK
-	rs.mu.Unlock()
-	if known == nil {
-		l, ok := rs.store.(store.Lister)
-		works := ok
-		if ok {
-			stop := errors.New("one page is enough")
-			err := l.Repositories(ctx, "", func([]string) error { return stop })
-			works = err == nil || errors.Is(err, stop)
+	return a.name < b.name
+}
+
+func newIndex(window int, seq uint64, log *slog.Logger) *index {
+	return &index{
+		log: log, seq: seq, repos: map[repoKey]*repoState{}, pkgs: map[pkgKey]*pkgState{},
+		objs:      btree.NewG(32, objLess),
+		byRepoPkg: map[repoKey]map[pkgKey][]*object{}, packages: map[string]repoPkg{},
+		downstream: map[string]map[*object]struct{}{},
+		hub:        newHub(window, endOf(seq)), applied: make(chan struct{}),
+	}
+}
+
+// listRV is the resourceVersion of the whole index: the end of the last batch.
+func (x *index) listRV() uint64 { return endOf(x.seq) }
+
+func (x *index) current() uint64 {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.seq
+}
+
+// waitApplied blocks until batch seq is applied or ctx ends.
+func (x *index) waitApplied(ctx context.Context, seq uint64) error {
+	for {
+		x.appliedMu.Lock()
+		ch := x.applied
+		x.appliedMu.Unlock()
+		if x.current() >= seq {
+			return nil
 		}
-		rs.setCatalog(works)
-		known = &works
-	}
-	return !*known
-}
-
-// pkgState is one package: its OCI repository and its revisions.
-type pkgState struct {
-	deletedMax          int  // highest N of a tombstone: numbers never come back
-	exists              bool // the OCI repository answered its tags list
-	path                string
-	target, realm, name string
-	revs                []*rev
-}
-
-// rev is one revision as found in the registry.
-type rev struct {
-	tag       string
-	desc      ocispec.Descriptor
-	meta      format.Meta
-	n         int // N of a vN tag, else 0
-	marker    *ocispec.Descriptor
-	lifecycle pkgapi.Lifecycle
-	// view caches the API object and its JSON; a rev never changes, but
-	// what it shows depends on its package's latest revision and upgrades.
-	view atomic.Pointer[revView]
-}
-
-// sameLocation reports whether two states of a repository hold the same packages.
-func (rs *repoState) sameLocation(o *repoState) bool {
-	return rs.embedded == o.embedded && rs.host == o.host && rs.prefix == o.prefix && rs.deployment == o.deployment && rs.store == o.store
-}
-
-// adoptIndex takes over the package index of an older state of the same repository.
-func (rs *repoState) adoptIndex(old *repoState) {
-	old.mu.Lock()
-	defer old.mu.Unlock()
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	// Listed again on next use (the spec may name other packages), but
-	// against the old index, so only differences become events.
-	rs.listed, rs.known, rs.checked, rs.lastErr = false, old.known, old.checked, old.lastErr
-	rs.packages, rs.stale, rs.catalogOK = old.packages, old.stale, old.catalogOK
-}
-
-// with returns a copy of r with another deletion marker and lifecycle.
-func (r *rev) with(marker *ocispec.Descriptor, l pkgapi.Lifecycle) *rev {
-	return &rev{tag: r.tag, desc: r.desc, meta: r.meta, n: r.n, marker: marker, lifecycle: l}
-}
-
-func (rs *repoState) reset() {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	rs.listed = false
-	rs.packages = map[string]*pkgState{}
-	rs.stale = map[string]bool{}
-}
-
-func (rs *repoState) invalidateAll() {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	rs.listed = false
-	// A Get finds a known package without listing: mark each one stale too,
-	// or it would keep serving what the index knew before the rescan.
-	for p := range rs.packages {
-		rs.stale[p] = true
-	}
-}
-
-func (rs *repoState) invalidate(path string) {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	rs.stale[path] = true
-}
-
-func (rs *repoState) object() configapi.Repository {
-	r := *rs.obj.DeepCopy()
-	r.TypeMeta.APIVersion = configapi.SchemeGroupVersion.String()
-	r.TypeMeta.Kind = configapi.RepositoryKind
-	r.ResourceVersion = rvOf(rs.desc)
-	r.Status.Address = rs.host + "/" + rs.prefix
-	rs.mu.Lock()
-	err := rs.lastErr
-	rs.mu.Unlock()
-	rs.mu.Lock()
-	checked := rs.checked
-	rs.mu.Unlock()
-	cond := metaCondition("Ready", "Unknown", "Pending", "the registry has not been listed yet")
-	switch {
-	case err != nil:
-		cond = metaCondition("Ready", "False", "RegistryError", err.Error())
-	case checked:
-		cond = metaCondition("Ready", "True", "Ready", "registry reachable")
-	}
-	cond.LastTransitionTime = r.CreationTimestamp
-	r.Status.Conditions = append(r.Status.Conditions, cond)
-	return r
-}
-
-// id returns the identity of a package path of this repository.
-func (rs *repoState) pkgFromPath(path string) (*pkgState, error) {
-	target, realm, name, err := names.FromOCIPath(rs.prefix, path, rs.deployment)
-	if err != nil {
-		return nil, err
-	}
-	return &pkgState{path: path, target: target, realm: realm, name: name}, nil
-}
-
-// allPackages returns every package of the repository, loading what is stale.
-func (e *Engine) allPackages(ctx context.Context, rs *repoState) ([]*pkgState, error) {
-	rs.mu.Lock()
-	listed := rs.listed
-	before := make(map[string]*pkgState, len(rs.packages))
-	for path, p := range rs.packages {
-		before[path] = p
-	}
-	rs.mu.Unlock()
-	var paths []string
-	if !listed {
-		var err error
-		paths, err = e.discover(ctx, rs)
-		rs.mu.Lock()
-		rs.lastErr = err
-		rs.checked = rs.checked || err == nil
-		rs.mu.Unlock()
-		if err != nil {
-			return nil, err
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-	} else {
-		rs.mu.Lock()
-		for p := range rs.stale {
-			paths = append(paths, p)
-		}
-		rs.mu.Unlock()
 	}
-	if err := e.loadPackages(ctx, rs, paths); err != nil {
-		return nil, err
+}
+
+// tagsOf returns the tags the index knows of a package (nil if none). The map
+// is shared: do not change it.
+func (x *index) tagsOf(k pkgKey) tagMap {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if p, ok := x.pkgs[k]; ok {
+		return p.tags
 	}
-	rs.mu.Lock()
-	var gone []*pkgState
-	if !listed {
-		// Drop packages that are gone from the registry, but not one that a
-		// write added or changed while we were listing.
-		keep := map[string]bool{}
-		for _, p := range paths {
-			keep[p] = true
+	return nil
+}
+
+// batchInput is what applying a batch needs from outside the index, read
+// before the index is locked: the manifests and Repository objects it names.
+type batchInput struct {
+	manifests map[digest.Digest]manifestInfo
+	repoObjs  map[digest.Digest]*configapi.Repository
+	newRepo   func(configapi.Repository, ocispec.Descriptor) (*repoState, error)
+}
+
+// emitter collects and numbers the events of one batch.
+type emitter struct {
+	seq uint64
+	evs []Event
+}
+
+func (em *emitter) next() uint64 {
+	i := min(uint64(len(em.evs)+1), rvMask-1)
+	return em.seq<<rvShift | i
+}
+
+func (em *emitter) emit(typ, kind string, obj any, rv uint64) {
+	em.evs = append(em.evs, Event{Type: typ, Kind: kind, Object: obj, ResourceVersion: rv})
+}
+
+// modified sends MODIFIED with the object's previous state.
+func (em *emitter) modified(kind string, obj, old any, rv uint64) {
+	em.evs = append(em.evs, Event{Type: "MODIFIED", Kind: kind, Object: obj, Old: old, ResourceVersion: rv})
+}
+
+// apply applies one batch and sends its events.
+func (x *index) apply(b coord.Batch, in batchInput) {
+	x.mu.Lock()
+	em := &emitter{seq: b.Seq}
+	byPkg := map[pkgKey]tagMap{}
+	var order []pkgKey
+	for _, r := range b.Records {
+		if k, ok := parseRepoKey(r.Key); ok {
+			x.applyRepo(em, k, r.Value, in)
+			continue
 		}
-		for path, p := range rs.packages {
-			if !keep[path] && before[path] == p {
-				delete(rs.packages, path)
-				gone = append(gone, p)
+		k, tag, ok := parseTagKey(r.Key)
+		if !ok {
+			continue
+		}
+		tags, seen := byPkg[k]
+		if !seen {
+			tags = tagMap{}
+			if p, ok := x.pkgs[k]; ok {
+				tags = maps.Clone(p.tags)
 			}
+			byPkg[k] = tags
+			order = append(order, k)
 		}
-		rs.listed = true
-		rs.known = true
-	}
-	out := make([]*pkgState, 0, len(rs.packages))
-	for _, p := range rs.packages {
-		out = append(out, p)
-	}
-	rs.mu.Unlock()
-	for _, p := range gone {
-		e.emitPackageChanges(rs, p, &pkgState{path: p.path})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].path < out[j].path })
-	return out, nil
-}
-
-// discover lists the OCI repositories under the repository's prefix.
-// Registries without the _catalog API (or that refuse it) fall back to the
-// package index pkgserver keeps there and to spec.oci.packages.
-func (e *Engine) discover(ctx context.Context, rs *repoState) ([]string, error) {
-	paths, err := e.catalog(ctx, rs)
-	rs.setCatalog(err == nil)
-	if err == nil {
-		return paths, nil
-	}
-	fallback, ferr := e.indexedPackages(ctx, rs)
-	if ferr != nil {
-		return nil, errors.Join(err, ferr)
-	}
-	e.log.Debug("registry cannot list repositories; using the package index and spec.oci.packages", "registry", rs.host, "err", err)
-	return fallback, nil
-}
-
-// indexedPackages reads the package index and spec.oci.packages.
-func (e *Engine) indexedPackages(ctx context.Context, rs *repoState) ([]string, error) {
-	seen := map[string]bool{}
-	if rs.obj.Spec.OCI != nil {
-		for _, p := range rs.obj.Spec.OCI.Packages {
-			seen[joinPath(rs.prefix, p)] = true
+		if r.Value == nil {
+			delete(tags, tag)
+		} else if d, ok := decodeDesc(r.Value); ok {
+			tags[tag] = d
 		}
 	}
-	idx, err := e.readIndex(ctx, rs)
-	if err != nil {
-		return nil, err
+	for _, k := range order {
+		x.setPackage(em, k, byPkg[k], in.manifests)
 	}
-	for _, p := range idx {
-		seen[joinPath(rs.prefix, p)] = true
-	}
-	var out []string
-	for p := range seen {
-		if _, err := rs.pkgFromPath(p); err == nil {
-			out = append(out, p)
-		}
-	}
-	sort.Strings(out)
-	return out, nil
+	x.seq = b.Seq
+	// The hub moves with the index: a watch that starts at the index's
+	// resourceVersion finds exactly the events after it.
+	x.hub.append(em.evs, endOf(b.Seq))
+	x.mu.Unlock()
+	x.appliedMu.Lock()
+	close(x.applied)
+	x.applied = make(chan struct{})
+	x.appliedMu.Unlock()
 }
 
-func joinPath(prefix, p string) string {
-	if prefix == "" {
-		return p
-	}
-	return prefix + "/" + p
-}
-
-// packageIndex is the JSON of the package index artifact.
-type packageIndex struct {
-	// Packages are paths relative to the repository prefix.
-	Packages []string `json:"packages"`
-}
-
-func (rs *repoState) indexStore() *objectStore {
-	return &objectStore{store: rs.store, repo: joinPath(rs.prefix, format.IndexRepository)}
-}
-
-// readIndex returns the package paths (relative to the prefix) of the index.
-func (e *Engine) readIndex(ctx context.Context, rs *repoState) ([]string, error) {
-	o := rs.indexStore()
-	repo, err := o.repository(ctx)
-	if err != nil {
-		return nil, err
-	}
-	obj, err := o.get(ctx, e.cache, repo, names.LatestTag)
-	if errors.Is(err, errdef.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var idx packageIndex
-	if err := json.Unmarshal(obj.data, &idx); err != nil {
-		return nil, fmt.Errorf("package index of %s: %w: %v", rs.prefix, errdef.ErrInvalid, err)
-	}
-	return idx.Packages, nil
-}
-
-// recordPackage adds a new package to the index of a remote repository, so
-// it is found again on registries without _catalog. Replicas adding at the
-// same instant may lose one entry; spec.oci.packages is the sure way.
-func (e *Engine) recordPackage(ctx context.Context, rs *repoState, path string) error {
-	defer e.lockPackage(rs.lockKey(format.IndexRepository))()
-	idx, err := e.readIndex(ctx, rs)
-	if err != nil {
-		return err
-	}
-	rel := strings.TrimPrefix(path, rs.prefix+"/")
-	if slices.Contains(idx, rel) {
-		return nil
-	}
-	idx = append(idx, rel)
-	sort.Strings(idx)
-	data, err := json.Marshal(packageIndex{Packages: idx})
-	if err != nil {
-		return err
-	}
-	_, err = rs.indexStore().put(ctx, e.cache, names.LatestTag, format.IndexType, format.IndexConfigType, data)
-	return err
-}
-
-// catalog lists the OCI repositories under the prefix with _catalog.
-func (e *Engine) catalog(ctx context.Context, rs *repoState) ([]string, error) {
-	l, ok := rs.store.(store.Lister)
-	if !ok {
-		return nil, fmt.Errorf("%w: the registry cannot list repositories", errdef.ErrUnavailable)
-	}
-	start := ""
-	pfx := ""
-	if rs.prefix != "" {
-		pfx = rs.prefix + "/"
-		start = rs.prefix // everything under prefix/ sorts after it
-	}
-	var out []string
-	errDone := errors.New("done")
-	err := l.Repositories(ctx, start, func(repos []string) error {
-		for _, r := range repos {
-			if !strings.HasPrefix(r, pfx) {
-				if r > pfx {
-					return errDone
-				}
-				continue
-			}
-			if _, err := rs.pkgFromPath(r); err == nil {
-				out = append(out, r)
-			}
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, errDone) {
-		return nil, fmt.Errorf("list registry %s: %w", rs.host, err)
-	}
-	return out, nil
-}
-
-// loadPackages loads the given package paths with bounded parallelism.
-func (e *Engine) loadPackages(ctx context.Context, rs *repoState, paths []string) error {
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(discoveryParallelism)
-	for _, p := range paths {
-		g.Go(func() error {
-			_, err := e.loadPackage(gctx, rs, p)
-			return err
-		})
-	}
-	return g.Wait()
-}
-
-// lockKey names the lock that serialises writes and loads of one package.
-func (rs *repoState) lockKey(path string) string { return rs.host + "/" + path }
-
-// loadPackage reads one package from the registry into the index. It waits
-// for a write in progress, so it never sees (or reports) a half-done change.
-func (e *Engine) loadPackage(ctx context.Context, rs *repoState, path string) (*pkgState, error) {
-	defer e.lockPackage(rs.lockKey(path))()
-	return e.loadPackageLocked(ctx, rs, path)
-}
-
-// loadPackageLocked is loadPackage for callers that hold the package lock.
-// It also repairs what an interrupted write leaves: a draft tag next to the
-// revision it was published as, and a `latest` tag that is not on the newest vN.
-func (e *Engine) loadPackageLocked(ctx context.Context, rs *repoState, path string) (*pkgState, error) {
-	p, err := e.readPackage(ctx, rs, path, true)
-	if err != nil {
-		return nil, err
-	}
-	rs.mu.Lock()
-	old := rs.packages[path]
-	emit := rs.known || old != nil
-	delete(rs.stale, path)
-	if len(p.revs) == 0 {
-		delete(rs.packages, path)
-	} else {
-		rs.packages[path] = p
-	}
-	rs.mu.Unlock()
-	if emit {
-		e.emitPackageChanges(rs, old, p)
-	}
-	return p, nil
-}
-
-// peekPackage reads a package for a caller that holds another package's
-// lock: it takes no lock (waiting could deadlock), repairs nothing and does
-// not store what it read.
-func (e *Engine) peekPackage(ctx context.Context, rs *repoState, path string) (*pkgState, error) {
-	rs.mu.Lock()
-	p, ok := rs.packages[path]
-	stale := rs.stale[path]
-	rs.mu.Unlock()
-	if ok && !stale {
-		return p, nil
-	}
-	return e.readPackage(ctx, rs, path, false)
-}
-
-// readPackage reads one package from the registry; with repair it also
-// finishes interrupted writes (the caller must hold the package lock).
-func (e *Engine) readPackage(ctx context.Context, rs *repoState, path string, repair bool) (*pkgState, error) {
-	p, err := rs.pkgFromPath(path)
-	if err != nil {
-		return nil, err
-	}
-	repo, err := rs.store.Repository(ctx, path)
-	if err != nil {
-		return nil, err
-	}
-	var tags []string
-	err = repo.Tags(ctx, "", func(t []string) error { tags = append(tags, t...); return nil })
-	if err != nil && !errors.Is(err, errdef.ErrNotFound) {
-		return nil, fmt.Errorf("list tags of %s: %w", path, err)
-	}
-	p.exists = err == nil
-	markers := map[string]ocispec.Descriptor{} // by the tag they mark
-	// The first load of a package fetches manifests by tag in one GET each;
-	// later loads ask only where tags point (HEAD) and use the cache.
-	rs.mu.Lock()
-	_, known := rs.packages[path]
-	rs.mu.Unlock()
-	first := !known
-	var latest *ocispec.Descriptor
-	for _, tag := range tags {
-		if tag == names.LatestTag {
-			if d, err := repo.Resolve(ctx, tag); err == nil {
-				latest = &d
-			}
-			continue
-		}
-		if n, ok := names.ParseDeletedTag(tag); ok {
-			p.deletedMax = max(p.deletedMax, n)
-			continue
-		}
-		desc, err := e.resolve(ctx, repo, tag, first)
-		if errors.Is(err, errdef.ErrNotFound) {
-			continue // removed meanwhile
-		}
-		if err != nil {
-			return nil, fmt.Errorf("resolve %s:%s: %w", path, tag, err)
-		}
-		if marked, ok := strings.CutSuffix(tag, names.DeletionTagSuffix); ok {
-			markers[marked] = desc
-			continue
-		}
-		m, err := e.cache.manifest(ctx, repo, desc)
-		if err != nil {
-			e.log.Debug("skipping unreadable artifact", "repository", path, "tag", tag, "err", err)
-			continue
-		}
-		if m.ArtifactType == format.DeletionMarkerType || m.ArtifactType == format.RepositoryType || m.ArtifactType == format.TombstoneType {
-			continue
-		}
-		p.revs = append(p.revs, newRev(tag, desc, m))
-	}
-	for _, r := range p.revs {
-		if d, ok := markers[r.tag]; ok && r.lifecycle == pkgapi.LifecyclePublished {
-			d := d
-			r.marker = &d
-			r.lifecycle = pkgapi.LifecycleDeletionProposed
-		}
-	}
-	if repair {
-		p.revs = e.repair(ctx, repo, path, p.revs, latest)
-	}
-	sort.Slice(p.revs, func(i, j int) bool { return p.revs[i].tag < p.revs[j].tag })
-	return p, nil
-}
-
-// emitPackageChanges sends watch events for what differs between two loads of
-// a package (old may be nil): new, changed and vanished revisions, and the
-// revision that lost the latest-revision label.
-func (e *Engine) emitPackageChanges(rs *repoState, old, cur *pkgState) {
-	before := map[string]pkgapi.PackageRevision{}
+// setPackage replaces the tags of a package and updates its objects.
+func (x *index) setPackage(em *emitter, k pkgKey, tags tagMap, manifests map[digest.Digest]manifestInfo) {
+	old := x.pkgs[k]
+	known := map[digest.Digest]manifestInfo{}
 	if old != nil {
-		latest := old.latest()
 		for _, r := range old.revs {
-			pr := toPackageRevision(rs, old, r, latest)
-			before[pr.Name] = pr
+			known[r.desc.Digest] = r.info
 		}
 	}
-	latest := cur.latest()
-	// Events carry what a get shows, upgradeAvailable included; the writer
-	// may hold a package lock, so other packages are read without locking.
-	u := e.upgrades(context.Background())
-	u.peek = true
-	for _, r := range cur.revs {
-		pr := toPackageRevision(rs, cur, r, latest)
-		pr.Status.UpgradeAvailable = u.of(rs.obj.Namespace, pr.Spec.Upstream)
-		prev, ok := before[pr.Name]
-		delete(before, pr.Name)
-		switch {
-		case !ok:
-			e.hub.emit("ADDED", pkgapi.PackageRevisionKind, &pr)
-		case prev.ResourceVersion != pr.ResourceVersion || prev.Labels[pkgapi.LatestRevisionLabel] != pr.Labels[pkgapi.LatestRevisionLabel]:
-			e.hub.emit("MODIFIED", pkgapi.PackageRevisionKind, &pr)
+	p := derive(k, tags, func(d ocispec.Descriptor) (manifestInfo, bool) {
+		if m, ok := known[d.Digest]; ok {
+			return m, true
 		}
+		m, ok := manifests[d.Digest]
+		return m, ok
+	})
+	if len(p.missing) > 0 {
+		x.log.Warn("revisions left out: their manifests cannot be read", "package", k.String(), "tags", p.missing)
 	}
-	names := make([]string, 0, len(before))
-	for n := range before {
-		names = append(names, n)
+	if len(tags) == 0 {
+		delete(x.pkgs, k)
+		p = nil
+	} else {
+		x.pkgs[k] = p
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		pr := before[n]
-		e.hub.emit("DELETED", pkgapi.PackageRevisionKind, &pr)
-	}
-	// A known package's newest revision changed: its downstreams may upgrade.
-	// (Not on first loads: discovery would scan the namespace per package.)
-	if old != nil && cur.latest() != old.latest() {
-		e.emitDownstreams(rs, cur)
+	for _, rs := range x.sortedRepos() {
+		x.setObjects(em, rs, k, p)
 	}
 }
 
-// emitDownstreams sends MODIFIED for the revisions, known to the index, whose
-// upstream is a revision of p: a new published revision of p changes their
-// status.upgradeAvailable. It reads the index only (the caller may hold a lock).
-func (e *Engine) emitDownstreams(rs *repoState, p *pkgState) {
-	e.mu.RLock()
-	var states []*repoState
-	for k, other := range e.repos {
-		if k.namespace == rs.obj.Namespace {
-			states = append(states, other)
-		}
+func (x *index) sortedRepos() []*repoState {
+	out := slices.Collect(maps.Values(x.repos))
+	slices.SortFunc(out, func(a, b *repoState) int { return compareRepoKeys(a.key, b.key) })
+	return out
+}
+
+func compareRepoKeys(a, b repoKey) int {
+	if c := strings.Compare(a.namespace, b.namespace); c != 0 {
+		return c
 	}
-	e.mu.RUnlock()
-	prefix := p.target + "." + rs.obj.Name + "." + strings.ReplaceAll(p.realm, "/", ":") + "." + p.name + "."
-	u := e.upgrades(context.Background())
-	u.peek = true
-	for _, ds := range states {
-		ds.mu.Lock()
-		pkgs := make([]*pkgState, 0, len(ds.packages))
-		for _, dp := range ds.packages {
-			pkgs = append(pkgs, dp)
-		}
-		ds.mu.Unlock()
-		for _, dp := range pkgs {
-			latest := dp.latest()
-			for _, r := range dp.revs {
-				if up := r.meta.Upstream; up == nil || !strings.HasPrefix(up.Name, prefix) {
-					continue
+	return strings.Compare(a.name, b.name)
+}
+
+// setObjects makes the objects repository rs shows of package k agree with
+// p (nil: none), sending an event for each that changed.
+func (x *index) setObjects(em *emitter, rs *repoState, k pkgKey, p *pkgState) {
+	old := x.byRepoPkg[rs.key][k]
+	byName := make(map[string]*object, len(old))
+	oldNewest := 0
+	for _, o := range old {
+		byName[o.name] = o
+		oldNewest = max(oldNewest, newestPublished(o))
+	}
+	var cur []*object
+	if p != nil && rs.covers(k) {
+		if target, realm, pkg, err := names.FromOCIPath(rs.prefix, k.path, rs.deployment); err == nil {
+			latest := p.latest()
+			for _, r := range p.revs {
+				id := names.ID{Target: target, Repository: rs.key.name, Realm: realm, Package: pkg, Workspace: r.meta.Workspace}
+				o := byName[id.Name()]
+				delete(byName, id.Name())
+				typ := "MODIFIED"
+				if o == nil {
+					o = &object{ns: rs.key.namespace, name: id.Name()}
+					typ = "ADDED"
+				} else {
+					x.unlinkUpstream(o)
 				}
-				pr := toPackageRevision(ds, dp, r, latest)
-				pr.Status.UpgradeAvailable = u.of(ds.obj.Namespace, pr.Spec.Upstream)
-				e.hub.emit("MODIFIED", pkgapi.PackageRevisionKind, &pr)
+				o.repo, o.pkg, o.rev = rs, p, r
+				if fp := x.fingerprintOf(o, latest); typ == "ADDED" || fp != o.fp {
+					prev := o.view
+					o.fp = fp
+					x.build(o, em.next(), latest)
+					if prev == nil {
+						o.created = o.rv
+						em.emit(typ, pkgapi.PackageRevisionKind, &o.view.pr, o.rv)
+					} else {
+						em.modified(pkgapi.PackageRevisionKind, &o.view.pr, &prev.pr, o.rv)
+					}
+				}
+				x.objs.ReplaceOrInsert(o)
+				x.linkUpstream(o)
+				cur = append(cur, o)
 			}
 		}
 	}
-}
-
-// resolve returns where tag points. With fetch, and a store that can, it
-// gets the manifest in the same request and caches it.
-func (e *Engine) resolve(ctx context.Context, repo store.Repository, tag string, fetch bool) (ocispec.Descriptor, error) {
-	rf, ok := repo.(store.ReferenceFetcher)
-	if !fetch || !ok {
-		return repo.Resolve(ctx, tag)
-	}
-	desc, rc, err := rf.FetchReference(ctx, tag)
-	if err != nil {
-		return desc, err
-	}
-	defer rc.Close()
-	data, err := content.ReadAll(rc, desc)
-	if err != nil {
-		return desc, fmt.Errorf("fetch %s: %w", tag, err)
-	}
-	e.cache.putManifest(desc.Digest, data)
-	return desc, nil
-}
-
-// repair finishes writes that were interrupted (a kill between the steps of a
-// publication or deletion): it drops and removes a draft or proposed manifest
-// whose workspace was already published, and points `latest` at the newest vN.
-// Both steps are idempotent, so replicas repairing at once agree.
-func (e *Engine) repair(ctx context.Context, repo store.Repository, path string, revs []*rev, latest *ocispec.Descriptor) []*rev {
-	published := map[string]bool{}
-	var newest *rev
-	for _, r := range revs {
-		if r.n > 0 {
-			published[r.meta.Workspace] = true
-			if newest == nil || r.n > newest.n {
-				newest = r
-			}
+	for _, o := range old {
+		if byName[o.name] == o {
+			x.objs.Delete(o)
+			x.unlinkUpstream(o)
+			rv := em.next()
+			em.emit("DELETED", pkgapi.PackageRevisionKind, deletedView(o, rv), rv)
 		}
 	}
-	kept := revs[:0]
-	for _, r := range revs {
-		if _, isDraft := names.ParseWorkspaceTag(r.tag); isDraft && published[r.meta.Workspace] {
-			e.log.Info("removing the draft of an already published revision", "repository", path, "tag", r.tag)
-			if err := repo.Delete(ctx, r.desc); err != nil && !errors.Is(err, errdef.ErrNotFound) {
-				e.log.Warn("repair failed", "repository", path, "tag", r.tag, "err", err)
-			}
-			continue
-		}
-		kept = append(kept, r)
+	key := ""
+	if len(old) > 0 {
+		key = packageName(old[0])
+		delete(x.packages, key)
 	}
-	if newest != nil && (latest == nil || latest.Digest != newest.desc.Digest) {
-		e.log.Info("moving latest to the newest revision", "repository", path, "tag", newest.tag)
-		if err := repo.Tag(ctx, newest.desc, names.LatestTag); err != nil {
-			e.log.Warn("repair failed", "repository", path, "tag", names.LatestTag, "err", err)
+	newNewest := 0
+	if len(cur) > 0 {
+		if x.byRepoPkg[rs.key] == nil {
+			x.byRepoPkg[rs.key] = map[pkgKey][]*object{}
 		}
+		x.byRepoPkg[rs.key][k] = cur
+		key = packageName(cur[0])
+		x.packages[key] = repoPkg{rs, p}
+		newNewest = newestPublished(cur[0])
+	} else if m := x.byRepoPkg[rs.key]; m != nil {
+		delete(m, k)
 	}
-	return kept
+	// A new newest published revision changes what its downstreams may upgrade to.
+	if oldNewest != newNewest {
+		x.refreshDownstream(em, key)
+	}
 }
 
-// newRev reads a revision from its tag and manifest, applying the documented
-// defaults to what an artifact pushed by another tool leaves out.
-func newRev(tag string, desc ocispec.Descriptor, m ocispec.Manifest) *rev {
-	r := &rev{tag: tag, desc: desc, meta: format.Decode(m.Annotations)}
-	if ws, ok := names.ParseWorkspaceTag(tag); ok {
-		r.meta.Workspace = ws
-		r.meta.Revision = ""
-		r.lifecycle = pkgapi.LifecycleDraft
-		if r.meta.Lifecycle == pkgapi.LifecycleProposed {
-			r.lifecycle = pkgapi.LifecycleProposed
-		}
-		return r
-	}
-	r.lifecycle = pkgapi.LifecyclePublished
-	r.meta.Revision = tag
-	if n, ok := names.ParseRevision(tag); ok {
-		r.n = n
-	}
-	if r.meta.Workspace == "" || names.ValidateWorkspace(r.meta.Workspace) != nil {
-		r.meta.Workspace = sanitizeWorkspace(tag)
-	}
-	return r
-}
-
-// sanitizeWorkspace turns a tag into a workspace name: lowercase, [a-z0-9-].
-func sanitizeWorkspace(tag string) string {
-	b := []byte(strings.ToLower(tag))
-	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
-			b[i] = '-'
-		}
-	}
-	s := strings.Trim(string(b), "-")
-	if len(s) > 63 {
-		s = strings.Trim(s[:63], "-")
-	}
-	if s == "" {
-		s = "rev"
-	}
-	return s
-}
-
-// next returns the number the next published revision gets.
-func (p *pkgState) next() int { return max(p.latest(), p.deletedMax) + 1 }
-
-// latest returns the highest N among published revisions, 0 if none.
-func (p *pkgState) latest() int {
+// newestPublished is the highest N of a published revision of o's package.
+func newestPublished(o *object) int {
 	n := 0
-	for _, r := range p.revs {
-		if r.n > n {
-			n = r.n
+	for _, r := range o.pkg.revs {
+		if r.lifecycle == pkgapi.LifecyclePublished {
+			n = max(n, r.n)
 		}
 	}
 	return n
 }
 
-// byWorkspace finds a revision of the package.
-func (p *pkgState) byWorkspace(ws string) *rev {
-	for _, r := range p.revs {
-		if r.meta.Workspace == ws {
-			return r
+// packageName keys a package by namespace and the object name of its
+// revisions without the workspace: <namespace>/<target>.<repository>.<realm>.<package>.
+func packageName(o *object) string { return o.ns + "/" + nameWithoutWorkspace(o.name) }
+
+func nameWithoutWorkspace(name string) string {
+	if i := strings.LastIndexByte(name, '.'); i >= 0 {
+		return name[:i]
+	}
+	return name
+}
+
+// upstreamKey is the package name key of an object's upstream, "" if none.
+func upstreamKey(o *object) string {
+	if up := o.rev.meta.Upstream; up != nil && up.Name != "" {
+		return o.ns + "/" + nameWithoutWorkspace(up.Name)
+	}
+	return ""
+}
+
+func (x *index) linkUpstream(o *object) {
+	if k := upstreamKey(o); k != "" {
+		if x.downstream[k] == nil {
+			x.downstream[k] = map[*object]struct{}{}
+		}
+		x.downstream[k][o] = struct{}{}
+	}
+}
+
+func (x *index) unlinkUpstream(o *object) {
+	if k := upstreamKey(o); k != "" {
+		delete(x.downstream[k], o)
+		if len(x.downstream[k]) == 0 {
+			delete(x.downstream, k)
 		}
 	}
-	return nil
+}
+
+// refreshDownstream sends MODIFIED for the downstreams of a package whose
+// status.upgradeAvailable changed.
+func (x *index) refreshDownstream(em *emitter, key string) {
+	ds := slices.Collect(maps.Keys(x.downstream[key]))
+	slices.SortFunc(ds, func(a, b *object) int {
+		if objLess(a, b) {
+			return -1
+		}
+		return 1
+	})
+	for _, o := range ds {
+		latest := o.pkg.latest()
+		if fp := x.fingerprintOf(o, latest); fp != o.fp {
+			prev := o.view
+			o.fp = fp
+			x.build(o, em.next(), latest)
+			em.modified(pkgapi.PackageRevisionKind, &o.view.pr, &prev.pr, o.rv)
+		}
+	}
+}
+
+// upgradeOf returns the newer published revision of o's upstream package, if any.
+func (x *index) upgradeOf(o *object) *pkgapi.UpstreamRevision {
+	up := o.rev.meta.Upstream
+	if up == nil || up.Name == "" {
+		return nil
+	}
+	cur, ok := names.ParseRevision(up.PackageRevID.Revision)
+	if !ok {
+		return nil
+	}
+	rp, ok := x.packages[upstreamKey(o)]
+	if !ok {
+		return nil
+	}
+	var newest *rev
+	for _, r := range rp.pkg.revs {
+		if r.n > cur && r.lifecycle == pkgapi.LifecyclePublished && (newest == nil || r.n > newest.n) {
+			newest = r
+		}
+	}
+	if newest == nil {
+		return nil
+	}
+	return &pkgapi.UpstreamRevision{Name: nameWithoutWorkspace(up.Name) + "." + newest.meta.Workspace, Revision: newest.tag}
+}
+
+func (x *index) fingerprintOf(o *object, latest int) fingerprint {
+	fp := fingerprint{
+		tag: o.rev.tag, workspace: o.rev.meta.Workspace, reference: reference(o.repo, o.pkg, o.rev),
+		digest: o.rev.desc.Digest, lifecycle: o.rev.lifecycle, latest: o.rev.n > 0 && o.rev.n == latest,
+	}
+	if o.rev.marker != nil {
+		fp.marker = o.rev.marker.Digest
+	}
+	if u := x.upgradeOf(o); u != nil {
+		fp.upgrade = u.Name
+	}
+	return fp
+}
+
+// build renders o's API object at resourceVersion rv.
+func (x *index) build(o *object, rv uint64, latest int) {
+	o.rv = rv
+	pr := toPackageRevision(o.repo, o.pkg, o.rev, latest)
+	pr.ResourceVersion = formatRV(rv)
+	pr.Status.UpgradeAvailable = x.upgradeOf(o)
+	o.view = &revView{pr: pr, json: mustJSON(&pr)}
+}
+
+// deletedView is the last state of a deleted object, at the deletion's rv.
+func deletedView(o *object, rv uint64) *pkgapi.PackageRevision {
+	pr := o.view.pr.DeepCopy()
+	pr.ResourceVersion = formatRV(rv)
+	return pr
+}
+
+// applyRepo applies the record of one Repository object.
+func (x *index) applyRepo(em *emitter, k repoKey, value []byte, in batchInput) {
+	old := x.repos[k]
+	if value == nil {
+		if old == nil {
+			return
+		}
+		x.dropRepoObjects(em, old)
+		delete(x.repos, k)
+		rv := em.next()
+		r := old.object(rv)
+		em.emit("DELETED", configapi.RepositoryKind, &r, rv)
+		return
+	}
+	d, ok := decodeDesc(value)
+	if !ok {
+		return
+	}
+	obj := in.repoObjs[d.Digest]
+	if obj == nil {
+		x.log.Warn("Repository object cannot be read; left out", "namespace", k.namespace, "name", k.name, "digest", d.Digest)
+		return
+	}
+	if old != nil && old.desc.Digest == d.Digest {
+		return
+	}
+	rs, err := in.newRepo(*obj, d)
+	if err != nil {
+		x.log.Warn("Repository object left out", "namespace", k.namespace, "name", k.name, "err", err)
+		return
+	}
+	rv := em.next()
+	rs.rv, rs.created = rv, rv
+	typ := "ADDED"
+	if old != nil {
+		typ = "MODIFIED"
+		rs.created = old.created
+		if old.sameLocation(rs) {
+			rs.status = old.status
+			x.repos[k] = rs
+			for _, objs := range x.byRepoPkg[k] {
+				for _, o := range objs {
+					o.repo = rs
+				}
+			}
+			r, prev := rs.object(rv), old.object(old.rv)
+			em.modified(configapi.RepositoryKind, &r, &prev, rv)
+			return
+		}
+		x.dropRepoObjects(em, old)
+	}
+	x.repos[k] = rs
+	r := rs.object(rv)
+	em.emit(typ, configapi.RepositoryKind, &r, rv)
+	for _, pk := range slices.SortedFunc(maps.Keys(x.pkgs), func(a, b pkgKey) int { return strings.Compare(a.String(), b.String()) }) {
+		if rs.covers(pk) {
+			x.setObjects(em, rs, pk, x.pkgs[pk])
+		}
+	}
+}
+
+// dropRepoObjects removes every object a repository shows.
+func (x *index) dropRepoObjects(em *emitter, rs *repoState) {
+	keys := slices.SortedFunc(maps.Keys(x.byRepoPkg[rs.key]), func(a, b pkgKey) int { return strings.Compare(a.String(), b.String()) })
+	for _, pk := range keys {
+		x.setObjects(em, rs, pk, nil)
+	}
+	delete(x.byRepoPkg, rs.key)
+}
+
+// lookup returns the object of a name.
+func (x *index) lookup(ns, name string) (*object, bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.objs.Get(&object{ns: ns, name: name})
+}
+
+// knows reports whether the index has read the manifest d of package k.
+func (x *index) knows(k pkgKey, d digest.Digest) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if p, ok := x.pkgs[k]; ok {
+		for _, r := range p.revs {
+			if r.desc.Digest == d {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// packagesOf lists the packages the index knows under a repository.
+func (x *index) packagesOf(rs *repoState) []pkgKey {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	var out []pkgKey
+	for k := range x.pkgs {
+		if rs.covers(k) {
+			out = append(out, k)
+		}
+	}
+	slices.SortFunc(out, func(a, b pkgKey) int { return strings.Compare(a.String(), b.String()) })
+	return out
+}
+
+// incomplete reports whether some revision manifests of a package could not be read.
+func (x *index) incomplete(k pkgKey) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	p, ok := x.pkgs[k]
+	return ok && len(p.missing) > 0
+}
+
+// repoStates returns the registered repositories of a namespace ("" = all), sorted.
+func (x *index) repoStates(namespace string) []*repoState {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	var out []*repoState
+	for _, rs := range x.sortedRepos() {
+		if namespace == "" || rs.key.namespace == namespace {
+			out = append(out, rs)
+		}
+	}
+	return out
+}
+
+// replay returns, for a watch resuming from before the event ring, the
+// current state of every object of kind changed in (from, to] and the kept
+// deletions, in resourceVersion order. The caller holds x.mu and the hub's lock.
+func (x *index) replay(kind string) func(from, to uint64) []Event {
+	return func(from, to uint64) []Event {
+		var out []Event
+		add := func(obj any, rv, created uint64) {
+			typ := "MODIFIED"
+			if created > from {
+				typ = "ADDED"
+			}
+			out = append(out, Event{Type: typ, Kind: kind, Object: obj, ResourceVersion: rv})
+		}
+		switch kind {
+		case pkgapi.PackageRevisionKind:
+			x.objs.Ascend(func(o *object) bool {
+				if o.rv > from && o.rv <= to {
+					add(&o.view.pr, o.rv, o.created)
+				}
+				return true
+			})
+		case configapi.RepositoryKind:
+			for _, rs := range x.sortedRepos() {
+				if rs.rv > from && rs.rv <= to {
+					r := rs.object(rs.rv)
+					add(&r, rs.rv, rs.created)
+				}
+			}
+		}
+		out = append(out, x.hub.deletedSince(kind, from, to)...)
+		slices.SortStableFunc(out, func(a, b Event) int {
+			switch {
+			case a.ResourceVersion < b.ResourceVersion:
+				return -1
+			case a.ResourceVersion > b.ResourceVersion:
+				return 1
+			}
+			return 0
+		})
+		return out
+	}
+}
+
+func sortedPkgKeys(m map[pkgKey]*pkgState) []pkgKey {
+	return slices.SortedFunc(maps.Keys(m), func(a, b pkgKey) int { return strings.Compare(a.String(), b.String()) })
 }

@@ -61,6 +61,20 @@ func (o *objectStore) list(ctx context.Context, c *cache) ([]storedObject, error
 	return out, nil
 }
 
+// lookup returns the manifest of tag; a missing tag is an error wrapping
+// errdef.ErrNotFound with a zero descriptor.
+func (o *objectStore) lookup(ctx context.Context, _ *cache, tag string) (ocispec.Descriptor, error) {
+	repo, err := o.repository(ctx)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	d, err := repo.Resolve(ctx, tag)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	return d, nil
+}
+
 func (o *objectStore) get(ctx context.Context, c *cache, repo store.Repository, tag string) (storedObject, error) {
 	desc, err := repo.Resolve(ctx, tag)
 	if err != nil {

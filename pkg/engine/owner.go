@@ -2,22 +2,32 @@ package engine
 
 import (
 	"context"
-	"strings"
 )
 
 // OwnerOf names the registered repository of the embedded store whose prefix
 // holds the OCI repository path, for the /v2/ API's authorization; ok is false
 // outside every registered prefix.
 func (e *Engine) OwnerOf(ctx context.Context, path string) (namespace, repository string, ok bool) {
-	if err := e.loadRepositories(ctx); err != nil {
+	if e.wait(ctx) != nil {
 		return "", "", false
 	}
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	for k, rs := range e.repos {
-		if rs.embedded && strings.HasPrefix(path, rs.prefix+"/") {
-			return k.namespace, k.name, true
+	rs, ok := e.idx.owner(embeddedStore, path)
+	if !ok {
+		return "", "", false
+	}
+	return rs.key.namespace, rs.key.name, true
+}
+
+// owner returns the first registered repository (in name order) of store
+// whose prefix holds path.
+func (x *index) owner(store, path string) (*repoState, bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	k := pkgKey{store: store, path: path}
+	for _, rs := range x.sortedRepos() {
+		if rs.covers(k) {
+			return rs, true
 		}
 	}
-	return "", "", false
+	return nil, false
 }

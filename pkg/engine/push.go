@@ -16,17 +16,12 @@ import (
 
 // pushBlob pushes b unless the repository has it. Blobs it pushed or saw are
 // remembered (they never change), which saves a round trip on every write.
-func (e *Engine) pushBlob(ctx context.Context, rs *repoState, repo content.Storage, path string, b format.Blob) error {
-	key := rs.lockKey(path) + "@" + b.Descriptor.Digest.String()
+func (e *Engine) pushBlob(ctx context.Context, rs *repoState, repo content.Storage, k pkgKey, b format.Blob) error {
+	key := k.String() + "@" + b.Descriptor.Digest.String()
 	if _, ok := e.blobs.Load(key); ok {
 		return nil
 	}
-	if _, isNew := e.newPackages.Load(rs.lockKey(path)); isNew {
-		// A repository that did not exist holds no blob: skip the check.
-		if err := repo.Push(ctx, b.Descriptor, bytes.NewReader(b.Data)); err != nil && !errors.Is(err, oraserr.ErrAlreadyExists) {
-			return fmt.Errorf("push blob %s: %w", b.Descriptor.Digest, err)
-		}
-	} else if err := pushBlob(ctx, repo, b); err != nil {
+	if err := pushBlob(ctx, repo, b); err != nil {
 		return err
 	}
 	e.blobs.Store(key, struct{}{})
@@ -35,11 +30,11 @@ func (e *Engine) pushBlob(ctx context.Context, rs *repoState, repo content.Stora
 
 // forgetBlobs drops what is remembered of the blobs of a manifest and checks
 // that they are really there; false when a blob is missing for good.
-func (e *Engine) forgetBlobs(ctx context.Context, rs *repoState, repo content.Storage, path string, layers []ocispec.Descriptor) bool {
+func (e *Engine) forgetBlobs(ctx context.Context, rs *repoState, repo content.Storage, k pkgKey, layers []ocispec.Descriptor) bool {
 	for _, d := range append([]ocispec.Descriptor{format.Empty.Descriptor}, layers...) {
-		e.blobs.Delete(rs.lockKey(path) + "@" + d.Digest.String())
+		e.blobs.Delete(k.String() + "@" + d.Digest.String())
 	}
-	if err := e.pushBlob(ctx, rs, repo, path, format.Empty); err != nil {
+	if err := e.pushBlob(ctx, rs, repo, k, format.Empty); err != nil {
 		return false
 	}
 	for _, l := range layers {
@@ -82,9 +77,9 @@ func pushManifest(ctx context.Context, repo store.Repository, m format.Blob, tag
 	return nil
 }
 
-// deleteRevision removes a revision's manifest. Revision manifests never have
-// a subject, which lets a remote store skip reading it first.
-func deleteRevision(ctx context.Context, repo store.Repository, desc ocispec.Descriptor) error {
+// deleteManifest removes a manifest pkgserver wrote. Those never have a
+// subject, which lets a remote store skip reading it first.
+func deleteManifest(ctx context.Context, repo store.Repository, desc ocispec.Descriptor) error {
 	if d, ok := repo.(store.SubjectlessDeleter); ok {
 		return d.DeleteSubjectless(ctx, desc)
 	}

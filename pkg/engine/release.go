@@ -19,30 +19,30 @@ import (
 
 // upgradeFiles runs the upgrade task: the new draft's files are the local
 // published revision rebased from its old upstream onto the new one.
-func (e *Engine) upgradeFiles(ctx context.Context, namespace string, id names.ID, p *pkgState, held string, t *pkgapi.UpgradeTask, meta *format.Meta) (map[string]string, error) {
+func (e *Engine) upgradeFiles(ctx context.Context, namespace string, id names.ID, p *pkgState, t *pkgapi.UpgradeTask, meta *format.Meta) (map[string]string, error) {
 	const field = "spec.tasks[0].upgrade"
 	if t == nil || t.NewUpstream.Name == "" || t.LocalPackageRevisionRef.Name == "" {
 		return nil, fmt.Errorf("%w: %s.newUpstream.name and %s.localPackageRevisionRef.name are required", errdef.ErrInvalid, field, field)
 	}
-	local, localFiles, err := e.publishedSource(ctx, namespace, t.LocalPackageRevisionRef.Name, field+".localPackageRevisionRef.name", held)
+	local, localFiles, err := e.publishedSource(ctx, namespace, t.LocalPackageRevisionRef.Name, field+".localPackageRevisionRef.name")
 	if err != nil {
 		return nil, err
 	}
-	if local.p.path != p.path || local.rs.obj.Name != id.Repository {
+	if local.pkg.key != p.key || local.repo.key.name != id.Repository {
 		return nil, fmt.Errorf("%w: %s.localPackageRevisionRef.name: %q is not a revision of package %q in repository %q", errdef.ErrInvalid, field, t.LocalPackageRevisionRef.Name, id.Package, id.Repository)
 	}
 	oldName := t.OldUpstream.Name
 	if oldName == "" {
-		if local.r.meta.Upstream == nil || local.r.meta.Upstream.Name == "" {
+		if local.rev.meta.Upstream == nil || local.rev.meta.Upstream.Name == "" {
 			return nil, fmt.Errorf("%w: %s.oldUpstream.name: %q records no upstream; name the revision it was made from", errdef.ErrInvalid, field, t.LocalPackageRevisionRef.Name)
 		}
-		oldName = local.r.meta.Upstream.Name
+		oldName = local.rev.meta.Upstream.Name
 	}
-	_, oldFiles, err := e.publishedSource(ctx, namespace, oldName, field+".oldUpstream.name", held)
+	_, oldFiles, err := e.publishedSource(ctx, namespace, oldName, field+".oldUpstream.name")
 	if err != nil {
 		return nil, err
 	}
-	newUp, newFiles, err := e.publishedSource(ctx, namespace, t.NewUpstream.Name, field+".newUpstream.name", held)
+	newUp, newFiles, err := e.publishedSource(ctx, namespace, t.NewUpstream.Name, field+".newUpstream.name")
 	if err != nil {
 		return nil, err
 	}
@@ -54,9 +54,9 @@ func (e *Engine) upgradeFiles(ctx context.Context, namespace string, id names.ID
 	meta.Upstream = &pkgapi.Upstream{Name: pr.Name, PackageRevID: pr.Spec.PackageRevID}
 	meta.UpstreamLock = &pkgapi.UpstreamLock{Reference: pr.Status.OCI.Reference, Digest: pr.Status.OCI.Digest}
 	meta.Source = pr.Status.OCI.Reference
-	meta.Description = local.r.meta.Description
-	meta.Labels = mergeLabels(local.r.meta.Labels, meta.Labels)
-	meta.ReadinessGates = append(meta.ReadinessGates, local.r.meta.ReadinessGates...)
+	meta.Description = local.rev.meta.Description
+	meta.Labels = mergeLabels(local.rev.meta.Labels, meta.Labels)
+	meta.ReadinessGates = append(meta.ReadinessGates, local.rev.meta.ReadinessGates...)
 	cond := metav1.Condition{Type: pkgapi.ConditionUpgradeConflict, Status: metav1.ConditionFalse, Reason: "Merged",
 		Message:            fmt.Sprintf("upgraded from %s to %s with %s: no conflicts", oldName, pr.Name, strategyName(t.Strategy)),
 		LastTransitionTime: metav1.NewTime(meta.Created)}
@@ -94,99 +94,21 @@ func mergeLabels(a, b map[string]string) map[string]string {
 	return out
 }
 
-// downstreamsOf names the revisions of namespace whose upstream is name.
-func (e *Engine) downstreamsOf(ctx context.Context, namespace, name string) ([]string, error) {
-	prs, err := e.ListPackageRevisions(ctx, namespace)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, pr := range prs {
-		if pr.Spec.Upstream != nil && pr.Spec.Upstream.Name == name {
-			out = append(out, pr.Name)
-		}
-	}
-	return out, nil
-}
-
-// upgrades finds, from the index only, the newest published revision of the
-// upstream package of revisions; one lookup per upstream package.
-type upgrades struct {
-	e    *Engine
-	ctx  context.Context
-	peek bool                                // the caller holds a package lock: read others without locking
-	memo map[string]*pkgapi.UpstreamRevision // namespace/package path -> newest (nil: none)
-	nums map[string]int
-}
-
-func (e *Engine) upgrades(ctx context.Context) *upgrades {
-	return &upgrades{e: e, ctx: ctx, memo: map[string]*pkgapi.UpstreamRevision{}, nums: map[string]int{}}
-}
-
-// of returns the upgrade available to a revision of namespace with upstream up, or nil.
-func (u *upgrades) of(namespace string, up *pkgapi.Upstream) *pkgapi.UpstreamRevision {
-	if up == nil || up.Name == "" {
-		return nil
-	}
-	cur, ok := names.ParseRevision(up.PackageRevID.Revision)
-	if !ok {
-		return nil
-	}
-	id, err := names.Parse(up.Name)
-	if err != nil {
-		return nil
-	}
-	rs, path, err := u.e.locate(u.ctx, namespace, id)
-	if err != nil {
-		return nil
-	}
-	key := namespace + "/" + rs.lockKey(path)
-	if _, ok := u.memo[key]; !ok {
-		var newest *pkgapi.UpstreamRevision
-		n := 0
-		read := func() (*pkgState, error) { return u.e.pkg(u.ctx, rs, path, false) }
-		if u.peek {
-			read = func() (*pkgState, error) { return u.e.peekPackage(u.ctx, rs, path) }
-		}
-		if p, err := read(); err == nil {
-			for _, r := range p.revs {
-				if r.n > n && r.lifecycle == pkgapi.LifecyclePublished {
-					n, newest = r.n, &pkgapi.UpstreamRevision{Name: revID(rs, p, r).Name(), Revision: r.tag}
-				}
-			}
-		}
-		u.memo[key], u.nums[key] = newest, n
-	}
-	if u.nums[key] > cur {
-		return u.memo[key]
-	}
-	return nil
-}
-
-// decorate fills status.upgradeAvailable of revisions that have an upstream
-// whose package has a newer published revision. It reads the index only.
-func (e *Engine) decorate(ctx context.Context, prs []pkgapi.PackageRevision) {
-	u := e.upgrades(ctx)
-	for i := range prs {
-		prs[i].Status.UpgradeAvailable = u.of(prs[i].Namespace, prs[i].Spec.Upstream)
-	}
-}
-
 // History implements Historian: every revision of the package of name, from
 // the manifests in the index (no layer is read).
 func (e *Engine) History(ctx context.Context, namespace, name string) (*pkgapi.PackageRevisionHistory, error) {
-	f, err := e.find(ctx, namespace, name, "")
+	f, err := e.find(ctx, namespace, name)
 	if err != nil {
 		return nil, err
 	}
-	id := revID(f.rs, f.p, f.r)
+	id := revID(f.repo, f.pkg, f.rev)
 	out := &pkgapi.PackageRevisionHistory{
 		TypeMeta: metav1.TypeMeta{APIVersion: pkgapi.SchemeGroupVersion.String(), Kind: "PackageRevisionHistory"},
 		Package:  pkgapi.PackageRevID{Target: id.Target, Repository: id.Repository, Realm: id.Realm, Package: id.Package},
 	}
-	latest := f.p.latest()
-	for _, r := range f.p.revs {
-		pr := toPackageRevision(f.rs, f.p, r, latest)
+	latest := f.pkg.latest()
+	for _, r := range f.pkg.revs {
+		pr := toPackageRevision(f.repo, f.pkg, r, latest)
 		out.Revisions = append(out.Revisions, pkgapi.HistoryEntry{
 			Name: pr.Name, Workspace: pr.Spec.PackageRevID.Workspace, Revision: pr.Spec.PackageRevID.Revision,
 			Lifecycle: pr.Spec.Lifecycle, Digest: pr.Status.OCI.Digest, Created: pr.CreationTimestamp,
@@ -195,7 +117,7 @@ func (e *Engine) History(ctx context.Context, namespace, name string) (*pkgapi.P
 		})
 	}
 	revN := map[string]int{}
-	for _, r := range f.p.revs {
+	for _, r := range f.pkg.revs {
 		revN[r.meta.Workspace] = r.n
 	}
 	sort.SliceStable(out.Revisions, func(i, j int) bool {
@@ -215,7 +137,7 @@ func (e *Engine) History(ctx context.Context, namespace, name string) (*pkgapi.P
 // means the upstream of name if it has one, else the published revision before
 // it (for a draft, the newest published one).
 func (e *Engine) Diff(ctx context.Context, namespace, name, against string) (*pkgapi.PackageRevisionDiff, error) {
-	f, err := e.find(ctx, namespace, name, "")
+	f, err := e.find(ctx, namespace, name)
 	if err != nil {
 		return nil, err
 	}
@@ -228,7 +150,7 @@ func (e *Engine) Diff(ctx context.Context, namespace, name, against string) (*pk
 	}
 	from := map[string]string{}
 	if against != "" {
-		o, err := e.find(ctx, namespace, against, "")
+		o, err := e.find(ctx, namespace, against)
 		if errors.Is(err, errdef.ErrNotFound) {
 			return nil, fmt.Errorf("%w: against: %v", errdef.ErrInvalid, err)
 		}
@@ -258,13 +180,13 @@ func (e *Engine) Diff(ctx context.Context, namespace, name, against string) (*pk
 }
 
 // defaultBase is what a revision is compared with when nothing is named.
-func (e *Engine) defaultBase(f found) string {
-	if u := f.r.meta.Upstream; u != nil && u.Name != "" {
+func (e *Engine) defaultBase(f snap) string {
+	if u := f.rev.meta.Upstream; u != nil && u.Name != "" {
 		return u.Name
 	}
 	var base *rev
-	for _, r := range f.p.revs {
-		if r.n == 0 || r == f.r || (f.r.n > 0 && r.n >= f.r.n) {
+	for _, r := range f.pkg.revs {
+		if r.n == 0 || r == f.rev || (f.rev.n > 0 && r.n >= f.rev.n) {
 			continue
 		}
 		if base == nil || r.n > base.n {
@@ -274,5 +196,5 @@ func (e *Engine) defaultBase(f found) string {
 	if base == nil {
 		return ""
 	}
-	return revID(f.rs, f.p, base).Name()
+	return revID(f.repo, f.pkg, base).Name()
 }

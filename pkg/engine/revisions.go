@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
 	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -22,137 +21,147 @@ import (
 	"pkgserver.dev/pkgserver/pkg/store"
 )
 
-// found is a revision located in the index.
-type found struct {
-	rs  *repoState
-	p   *pkgState
-	r   *rev
-	key string // lock key of the package
+// snap is an object as the index had it when read. Its parts never change:
+// the index replaces them.
+type snap struct {
+	repo *repoState
+	pkg  *pkgState
+	rev  *rev
+	rv   uint64
+	view *revView
 }
 
-func (f found) pr() pkgapi.PackageRevision { return toPackageRevision(f.rs, f.p, f.r, f.p.latest()) }
+func (s snap) pr() pkgapi.PackageRevision { return *s.view.pr.DeepCopy() }
 
-func (f found) repo(ctx context.Context) (store.Repository, error) {
-	return f.rs.store.Repository(ctx, f.p.path)
+func (s snap) store(ctx context.Context) (store.Repository, error) {
+	return s.repo.store.Repository(ctx, s.pkg.key.path)
 }
 
-// locate maps an identity to its repository and OCI path.
-func (e *Engine) locate(ctx context.Context, namespace string, id names.ID) (*repoState, string, error) {
-	rs, err := e.repository(ctx, namespace, id.Repository)
+// get returns the object of a name.
+func (x *index) get(ns, name string) (snap, bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	o, ok := x.objs.Get(&object{ns: ns, name: name})
+	if !ok {
+		return snap{}, false
+	}
+	return snap{repo: o.repo, pkg: o.pkg, rev: o.rev, rv: o.rv, view: o.view}, true
+}
+
+// locate maps an identity to its repository and package.
+func (e *Engine) locate(namespace string, id names.ID) (*repoState, pkgKey, error) {
+	rs, err := e.repoState(namespace, id.Repository)
 	if err != nil {
-		return nil, "", err
+		return nil, pkgKey{}, err
 	}
 	if rs.deployment == (id.Target == pkgapi.CatalogTarget) {
 		if rs.deployment {
-			return nil, "", fmt.Errorf("%w: spec.packageRevID.target: %q is reserved for catalog repositories; %q is a deployment repository", errdef.ErrInvalid, id.Target, id.Repository)
+			return nil, pkgKey{}, fmt.Errorf("%w: spec.packageRevID.target: %q is reserved for catalog repositories; %q is a deployment repository", errdef.ErrInvalid, id.Target, id.Repository)
 		}
-		return nil, "", fmt.Errorf("%w: spec.packageRevID.target: packages of catalog repository %q have target %q, not %q", errdef.ErrInvalid, id.Repository, pkgapi.CatalogTarget, id.Target)
+		return nil, pkgKey{}, fmt.Errorf("%w: spec.packageRevID.target: packages of catalog repository %q have target %q, not %q", errdef.ErrInvalid, id.Repository, pkgapi.CatalogTarget, id.Target)
 	}
-	return rs, names.OCIPath(rs.prefix, id, rs.deployment), nil
+	return rs, rs.pkgKey(names.OCIPath(rs.prefix, id, rs.deployment)), nil
 }
 
-// pkg returns a package from the index, loading it when fresh is asked,
-// when it is stale or when the index does not have it.
-func (e *Engine) pkg(ctx context.Context, rs *repoState, path string, fresh bool) (*pkgState, error) {
-	rs.mu.Lock()
-	p, ok := rs.packages[path]
-	stale := rs.stale[path]
-	rs.mu.Unlock()
-	if ok && !stale {
-		return p, nil // writers (fresh) check the one tag they change themselves
-	}
-	if fresh { // only writers ask for fresh, and they hold the lock
-		return e.loadPackageLocked(ctx, rs, path)
-	}
-	return e.loadPackage(ctx, rs, path)
-}
-
-// find locates a revision by object name. held is the package lock the
-// caller holds ("" for none): that package is read fresh, without locking again.
-func (e *Engine) find(ctx context.Context, namespace, name, held string) (found, error) {
+// lockKeyOf returns the lock key of the package of a revision name.
+func (e *Engine) lockKeyOf(namespace, name string) (string, bool) {
 	id, err := names.Parse(name)
 	if err != nil {
-		return found{}, fmt.Errorf("%w: package revision %q: %v", errdef.ErrNotFound, name, err)
+		return "", false
 	}
-	rs, path, err := e.locate(ctx, namespace, id)
-	if errors.Is(err, errdef.ErrInvalid) {
-		return found{}, fmt.Errorf("%w: package revision %q", errdef.ErrNotFound, name)
-	}
+	_, k, err := e.locate(namespace, id)
 	if err != nil {
-		return found{}, err
+		return "", false
 	}
-	var p *pkgState
-	switch {
-	case held == "":
-		p, err = e.pkg(ctx, rs, path, false)
-	case rs.lockKey(path) == held:
-		p, err = e.pkg(ctx, rs, path, true)
-	default: // holding another package's lock: never wait for this one
-		p, err = e.peekPackage(ctx, rs, path)
-	}
-	if err != nil {
-		return found{}, err
-	}
-	r := p.byWorkspace(id.Workspace)
-	if r == nil || revID(rs, p, r).Name() != name {
-		return found{}, fmt.Errorf("%w: package revision %q in namespace %q", errdef.ErrNotFound, name, namespace)
-	}
-	return found{rs: rs, p: p, r: r, key: rs.lockKey(path)}, nil
+	return k.String(), true
 }
 
-// findForWrite locks the package and reads it fresh from the registry.
-func (e *Engine) findForWrite(ctx context.Context, namespace, name, resourceVersion string) (found, func(), error) {
-	id, err := names.Parse(name)
+// find returns a revision by name from the index.
+func (e *Engine) find(ctx context.Context, namespace, name string) (snap, error) {
+	if err := e.wait(ctx); err != nil {
+		return snap{}, err
+	}
+	s, ok := e.idx.get(namespace, name)
+	if !ok {
+		return snap{}, fmt.Errorf("%w: package revision %q in namespace %q", errdef.ErrNotFound, name, namespace)
+	}
+	return s, nil
+}
+
+// findForWrite locks the package of a revision (and the packages of
+// others, for tasks that read them) and returns the revision as it is now.
+func (e *Engine) findForWrite(ctx context.Context, namespace, name, resourceVersion string, others ...string) (snap, *txn, error) {
+	if err := e.wait(ctx); err != nil {
+		return snap{}, nil, err
+	}
+	key, ok := e.lockKeyOf(namespace, name)
+	if !ok {
+		return snap{}, nil, fmt.Errorf("%w: package revision %q in namespace %q", errdef.ErrNotFound, name, namespace)
+	}
+	t, err := e.lock(ctx, key, others...)
 	if err != nil {
-		return found{}, nil, fmt.Errorf("%w: package revision %q: %v", errdef.ErrNotFound, name, err)
+		return snap{}, nil, err
 	}
-	rs, path, err := e.locate(ctx, namespace, id)
-	if err != nil {
-		return found{}, nil, fmt.Errorf("%w: package revision %q", errdef.ErrNotFound, name)
-	}
-	key := rs.lockKey(path)
-	unlock := e.lockPackage(key)
-	f, err := e.find(ctx, namespace, name, key)
-	if err == nil && !e.current(ctx, f) {
-		// Changed behind the index (another replica): read it all again.
-		if _, err = e.loadPackageLocked(ctx, rs, path); err == nil {
-			f, err = e.find(ctx, namespace, name, key)
-		}
-	}
+	s, err := e.current(ctx, t, namespace, name)
 	if err == nil {
-		err = checkResourceVersion(resourceVersion, f.r.resourceVersion())
+		err = checkResourceVersion(resourceVersion, formatRV(s.rv))
 	}
 	if err != nil {
-		unlock()
-		return found{}, nil, err
+		t.unlock()
+		return snap{}, nil, err
 	}
-	return f, unlock, nil
+	return s, t, nil
 }
 
-// current checks with one registry round trip that the tag of a revision
-// still points where the index says.
-func (e *Engine) current(ctx context.Context, f found) bool {
-	repo, err := f.repo(ctx)
-	if err != nil {
-		return false
+// current reads a revision under its package's lock. A remote registry may
+// have been changed by others behind pkgserver: one request checks that the
+// revision's tag still points where the index says, else the package is read
+// again first.
+func (e *Engine) current(ctx context.Context, t *txn, namespace, name string) (snap, error) {
+	s, ok := e.idx.get(namespace, name)
+	if ok && !s.repo.embedded {
+		repo, err := s.store(ctx)
+		if err != nil {
+			return snap{}, err
+		}
+		if d, err := repo.Resolve(ctx, s.rev.tag); err != nil || d.Digest != s.rev.desc.Digest {
+			if err := e.syncLocked(ctx, t.main, s.repo.store, s.pkg.key); err != nil {
+				return snap{}, err
+			}
+			s, ok = e.idx.get(namespace, name)
+		}
 	}
-	d, err := repo.Resolve(ctx, f.r.tag)
-	return err == nil && d.Digest == f.r.desc.Digest
+	if !ok {
+		return snap{}, fmt.Errorf("%w: package revision %q in namespace %q", errdef.ErrNotFound, name, namespace)
+	}
+	return s, nil
 }
 
 // GetPackageRevision implements Service.
 func (e *Engine) GetPackageRevision(ctx context.Context, namespace, name string) (*pkgapi.PackageRevision, error) {
-	f, err := e.find(ctx, namespace, name, "")
+	s, err := e.find(ctx, namespace, name)
 	if err != nil {
 		return nil, err
 	}
-	prs := []pkgapi.PackageRevision{f.pr()}
-	e.decorate(ctx, prs)
-	return &prs[0], nil
+	pr := s.pr()
+	return &pr, nil
+}
+
+// object returns the API object of a name after a write.
+func (e *Engine) object(namespace, name string) (*pkgapi.PackageRevision, error) {
+	s, ok := e.idx.get(namespace, name)
+	if !ok {
+		return nil, fmt.Errorf("%w: package revision %q in namespace %q was changed meanwhile", errdef.ErrConflict, name, namespace)
+	}
+	pr := s.pr()
+	return &pr, nil
 }
 
 // CreatePackageRevision implements Service.
 func (e *Engine) CreatePackageRevision(ctx context.Context, in *pkgapi.PackageRevision) (*pkgapi.PackageRevision, error) {
+	if err := e.wait(ctx); err != nil {
+		return nil, err
+	}
 	id, err := createID(in)
 	if err != nil {
 		return nil, err
@@ -160,44 +169,41 @@ func (e *Engine) CreatePackageRevision(ctx context.Context, in *pkgapi.PackageRe
 	if err := lifecycle.CheckCreate(in.Spec.Lifecycle); err != nil {
 		return nil, err
 	}
-	rs, path, err := e.locate(ctx, in.Namespace, id)
+	rs, k, err := e.locate(in.Namespace, id)
 	if errors.Is(err, errdef.ErrNotFound) {
 		return nil, fmt.Errorf("%w: spec.packageRevID.repository: %v", errdef.ErrInvalid, err)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if t := in.Spec.Tasks; len(t) > 0 && (t[0].Type == pkgapi.TaskTypeClone || t[0].Type == pkgapi.TaskTypeUpgrade) {
-		// The upstream must not be deleted while its new downstream is made.
-		l := e.lineage(in.Namespace)
-		l.RLock()
-		defer l.RUnlock()
-	}
-	held := rs.lockKey(path)
-	defer e.lockPackage(held)()
-	p, err := e.pkg(ctx, rs, path, true)
-	if err != nil {
-		return nil, err
-	}
-	repo, err := rs.store.Repository(ctx, path)
-	if err != nil {
-		return nil, err
-	}
-	if p.byWorkspace(id.Workspace) == nil && len(p.revs) > 0 {
-		// The index may be behind another replica: the tag must be free.
-		if _, err := repo.Resolve(ctx, names.WorkspaceTag(id.Workspace)); !errors.Is(err, errdef.ErrNotFound) {
-			if p, err = e.loadPackageLocked(ctx, rs, path); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if p.byWorkspace(id.Workspace) != nil {
-		return nil, fmt.Errorf("%w: package %q already has a revision with workspace %q", errdef.ErrAlreadyExists, id.Package, id.Workspace)
-	}
 	tasks := in.Spec.Tasks
 	if len(tasks) == 0 {
 		tasks = []pkgapi.Task{{Type: pkgapi.TaskTypeInit, Init: &pkgapi.InitTask{}}}
 	}
+	// A clone or upgrade reads other packages: lock them too, so their
+	// revisions cannot be deleted while the new downstream is made.
+	t, err := e.lock(ctx, k.String(), e.taskLockKeys(in.Namespace, tasks[0])...)
+	if err != nil {
+		return nil, err
+	}
+	defer t.unlock()
+	repo, err := rs.store.Repository(ctx, k.path)
+	if err != nil {
+		return nil, err
+	}
+	tag := names.WorkspaceTag(id.Workspace)
+	if _, ok := e.idx.get(in.Namespace, id.Name()); !ok && !rs.embedded {
+		// Others may have pushed to a remote registry behind pkgserver.
+		if _, err := repo.Resolve(ctx, tag); !errors.Is(err, errdef.ErrNotFound) {
+			if err := e.syncLocked(ctx, t.main, rs.store, k); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if _, ok := e.idx.get(in.Namespace, id.Name()); ok {
+		return nil, fmt.Errorf("%w: package %q already has a revision with workspace %q", errdef.ErrAlreadyExists, id.Package, id.Workspace)
+	}
+	p := e.idx.pkgOrEmpty(k)
 	meta := format.Meta{
 		Lifecycle:      pkgapi.LifecycleDraft,
 		Target:         id.Target,
@@ -212,29 +218,59 @@ func (e *Engine) CreatePackageRevision(ctx context.Context, in *pkgapi.PackageRe
 		Annotations:    in.Annotations,
 		ManagedFields:  in.ManagedFields,
 	}
-	files, err := e.taskFiles(ctx, in.Namespace, id, p, held, tasks[0], &meta)
+	files, err := e.taskFiles(ctx, in.Namespace, id, p, tasks[0], &meta)
 	if err != nil {
 		return nil, err
 	}
-	tag := names.WorkspaceTag(id.Workspace)
-	if len(p.revs) == 0 && p.deletedMax == 0 && !p.exists {
-		e.newPackages.Store(held, struct{}{})
-		defer e.newPackages.Delete(held)
+	if WriteOptionsFrom(ctx).DryRun {
+		return e.dryRun(rs, p, tag, meta, files, nil)
 	}
-	desc, err := e.writeRevision(ctx, rs, repo, path, tag, meta, files, nil)
+	desc, err := e.writeRevision(ctx, rs, repo, k, tag, meta, files, nil)
 	if err != nil {
 		return nil, err
 	}
 	if len(p.revs) == 0 && e.needsIndex(ctx, rs) {
-		if err := e.recordPackage(ctx, rs, path); err != nil {
-			e.log.Warn("recording the package in the registry's package index", "package", path, "err", err)
+		if err := e.recordPackage(ctx, rs, k.path); err != nil {
+			e.log.Warn("recording the package in the registry's package index", "package", k.path, "err", err)
 		}
 	}
-	r, err := e.revFor(ctx, repo, tag, desc)
-	if err != nil {
+	edit := newTagEdit(p.tags)
+	edit.tag(tag, desc)
+	if err := t.publish(ctx, edit.records(k)); err != nil {
 		return nil, err
 	}
-	return e.commit(rs, p, r, func(p *pkgState) { p.revs = append(p.revs, r) }), nil
+	return e.object(in.Namespace, id.Name())
+}
+
+// pkgOrEmpty returns the index's state of a package, or an empty one.
+func (x *index) pkgOrEmpty(k pkgKey) *pkgState {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if p, ok := x.pkgs[k]; ok {
+		return p
+	}
+	return &pkgState{key: k, tags: tagMap{}}
+}
+
+// taskLockKeys returns the packages a creation task reads.
+func (e *Engine) taskLockKeys(namespace string, t pkgapi.Task) []string {
+	var refs []string
+	switch {
+	case t.Type == pkgapi.TaskTypeClone && t.Clone != nil:
+		refs = append(refs, t.Clone.Upstream.Name)
+	case t.Type == pkgapi.TaskTypeUpgrade && t.Upgrade != nil:
+		refs = append(refs, t.Upgrade.NewUpstream.Name, t.Upgrade.OldUpstream.Name)
+		if s, ok := e.idx.get(namespace, t.Upgrade.LocalPackageRevisionRef.Name); ok && s.rev.meta.Upstream != nil {
+			refs = append(refs, s.rev.meta.Upstream.Name)
+		}
+	}
+	var keys []string
+	for _, r := range refs {
+		if k, ok := e.lockKeyOf(namespace, r); ok {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }
 
 // createID takes the identity from spec.packageRevID, or from metadata.name
@@ -264,7 +300,7 @@ func createID(in *pkgapi.PackageRevision) (names.ID, error) {
 }
 
 // taskFiles runs the creation task and returns the new revision's files.
-func (e *Engine) taskFiles(ctx context.Context, namespace string, id names.ID, p *pkgState, held string, t pkgapi.Task, meta *format.Meta) (map[string]string, error) {
+func (e *Engine) taskFiles(ctx context.Context, namespace string, id names.ID, p *pkgState, t pkgapi.Task, meta *format.Meta) (map[string]string, error) {
 	switch t.Type {
 	case pkgapi.TaskTypeInit:
 		desc := ""
@@ -277,7 +313,7 @@ func (e *Engine) taskFiles(ctx context.Context, namespace string, id names.ID, p
 		if t.Clone == nil || t.Clone.Upstream.Name == "" {
 			return nil, fmt.Errorf("%w: spec.tasks[0].clone.upstream.name is required", errdef.ErrInvalid)
 		}
-		src, files, err := e.publishedSource(ctx, namespace, t.Clone.Upstream.Name, "spec.tasks[0].clone.upstream.name", held)
+		src, files, err := e.publishedSource(ctx, namespace, t.Clone.Upstream.Name, "spec.tasks[0].clone.upstream.name")
 		if err != nil {
 			return nil, err
 		}
@@ -285,79 +321,76 @@ func (e *Engine) taskFiles(ctx context.Context, namespace string, id names.ID, p
 		meta.Upstream = &pkgapi.Upstream{Name: pr.Name, PackageRevID: pr.Spec.PackageRevID}
 		meta.UpstreamLock = &pkgapi.UpstreamLock{Reference: pr.Status.OCI.Reference, Digest: pr.Status.OCI.Digest}
 		meta.Source = pr.Status.OCI.Reference
-		meta.Description = src.r.meta.Description
+		meta.Description = src.rev.meta.Description
 		return files, nil
 	case pkgapi.TaskTypeEdit:
 		if t.Edit == nil || t.Edit.Source.Name == "" {
 			return nil, fmt.Errorf("%w: spec.tasks[0].edit.source.name is required", errdef.ErrInvalid)
 		}
-		src, files, err := e.publishedSource(ctx, namespace, t.Edit.Source.Name, "spec.tasks[0].edit.source.name", held)
+		src, files, err := e.publishedSource(ctx, namespace, t.Edit.Source.Name, "spec.tasks[0].edit.source.name")
 		if err != nil {
 			return nil, err
 		}
-		if src.p.path != p.path || src.rs.obj.Name != id.Repository {
+		if src.pkg.key != p.key || src.repo.key.name != id.Repository {
 			return nil, fmt.Errorf("%w: spec.tasks[0].edit.source.name: %q is not a revision of package %q in repository %q", errdef.ErrInvalid, t.Edit.Source.Name, id.Package, id.Repository)
 		}
-		meta.Upstream = src.r.meta.Upstream
-		meta.UpstreamLock = src.r.meta.UpstreamLock
-		meta.Description = src.r.meta.Description
+		meta.Upstream = src.rev.meta.Upstream
+		meta.UpstreamLock = src.rev.meta.UpstreamLock
+		meta.Description = src.rev.meta.Description
 		return files, nil
 	case pkgapi.TaskTypeUpgrade:
-		return e.upgradeFiles(ctx, namespace, id, p, held, t.Upgrade, meta)
+		return e.upgradeFiles(ctx, namespace, id, p, t.Upgrade, meta)
 	}
 	return nil, fmt.Errorf("%w: spec.tasks[0].type: %q is not one of init, clone, edit, upgrade", errdef.ErrInvalid, t.Type)
 }
 
 // publishedSource finds a published revision and copies its files.
-func (e *Engine) publishedSource(ctx context.Context, namespace, name, field, held string) (found, map[string]string, error) {
-	src, err := e.find(ctx, namespace, name, held)
+func (e *Engine) publishedSource(ctx context.Context, namespace, name, field string) (snap, map[string]string, error) {
+	src, err := e.find(ctx, namespace, name)
 	if errors.Is(err, errdef.ErrNotFound) {
-		return found{}, nil, fmt.Errorf("%w: %s: %v", errdef.ErrInvalid, field, err)
+		return snap{}, nil, fmt.Errorf("%w: %s: %v", errdef.ErrInvalid, field, err)
 	}
 	if err != nil {
-		return found{}, nil, err
+		return snap{}, nil, err
 	}
-	if src.r.lifecycle != pkgapi.LifecyclePublished {
-		return found{}, nil, fmt.Errorf("%w: %s: %q is %s; only published revisions can be used", errdef.ErrInvalid, field, name, src.r.lifecycle)
+	if src.rev.lifecycle != pkgapi.LifecyclePublished {
+		return snap{}, nil, fmt.Errorf("%w: %s: %q is %s; only published revisions can be used", errdef.ErrInvalid, field, name, src.rev.lifecycle)
 	}
-	repo, err := src.repo(ctx)
+	files, err := e.files(ctx, src)
 	if err != nil {
-		return found{}, nil, err
-	}
-	files, err := e.cache.filesOf(ctx, repo, src.r.desc)
-	if err != nil {
-		return found{}, nil, err
+		return snap{}, nil, err
 	}
 	return src, maps.Clone(files), nil
 }
 
 // UpdatePackageRevision implements Service.
 func (e *Engine) UpdatePackageRevision(ctx context.Context, in *pkgapi.PackageRevision) (*pkgapi.PackageRevision, error) {
-	f, unlock, err := e.findForWrite(ctx, in.Namespace, in.Name, in.ResourceVersion)
+	s, t, err := e.findForWrite(ctx, in.Namespace, in.Name, in.ResourceVersion)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
-	cur := f.pr()
+	defer t.unlock()
+	cur := s.pr()
 	to := in.Spec.Lifecycle
 	if to == "" {
 		to = cur.Spec.Lifecycle
 	}
-	meta := f.r.meta
+	meta := s.rev.meta
 	meta.Labels = userLabels(in.Labels)
 	meta.Annotations = in.Annotations
-	if in.ManagedFields != nil {
-		meta.ManagedFields = in.ManagedFields
-	}
 	// Gates guard publication: an update that leaves the field out (a PUT of
 	// just the lifecycle) keeps them; removing them takes an explicit [].
 	if in.Spec.ReadinessGates != nil {
 		meta.ReadinessGates = in.Spec.ReadinessGates
 	}
+	if in.ManagedFields != nil {
+		meta.ManagedFields = in.ManagedFields
+	}
 	meta.Lifecycle = to
-	changed := to != cur.Spec.Lifecycle || !equalJSON(meta.Labels, f.r.meta.Labels) ||
-		!equalJSON(meta.Annotations, f.r.meta.Annotations) || !equalJSON(meta.ReadinessGates, f.r.meta.ReadinessGates) ||
-		!equalJSON(meta.ManagedFields, f.r.meta.ManagedFields)
+	old := s.rev.meta
+	changed := to != cur.Spec.Lifecycle || !equalJSON(meta.Labels, old.Labels) ||
+		!equalJSON(meta.Annotations, old.Annotations) || !equalJSON(meta.ReadinessGates, old.ReadinessGates) ||
+		!equalJSON(meta.ManagedFields, old.ManagedFields)
 	if !changed {
 		return &cur, nil
 	}
@@ -370,7 +403,7 @@ func (e *Engine) UpdatePackageRevision(ctx context.Context, in *pkgapi.PackageRe
 	if err := checkImmutable(cur, in); err != nil {
 		return nil, err
 	}
-	return e.rewrite(ctx, f, meta, nil)
+	return e.rewrite(ctx, t, s, meta, nil)
 }
 
 // checkImmutable refuses changes to fields fixed at creation.
@@ -391,74 +424,93 @@ func checkImmutable(cur pkgapi.PackageRevision, in *pkgapi.PackageRevision) erro
 
 // ApprovePackageRevision implements Service.
 func (e *Engine) ApprovePackageRevision(ctx context.Context, in *pkgapi.PackageRevision, user string) (*pkgapi.PackageRevision, error) {
-	f, unlock, err := e.findForWrite(ctx, in.Namespace, in.Name, in.ResourceVersion)
+	s, t, err := e.findForWrite(ctx, in.Namespace, in.Name, in.ResourceVersion)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
-	from, to := f.r.lifecycle, in.Spec.Lifecycle
+	defer t.unlock()
+	from, to := s.rev.lifecycle, in.Spec.Lifecycle
 	if err := lifecycle.CheckApproval(from, to); err != nil {
 		return nil, err
 	}
-	repo, err := f.repo(ctx)
+	repo, err := s.store(ctx)
 	if err != nil {
 		return nil, err
 	}
+	dry := WriteOptionsFrom(ctx).DryRun
 	now := e.opts.Now().UTC().Truncate(1e9)
+	edit := newTagEdit(s.pkg.tags)
 	switch {
 	case from == to:
-		cur := f.pr()
+		cur := s.pr()
 		return &cur, nil
 	case to == pkgapi.LifecycleDraft: // reject
-		meta := f.r.meta
+		meta := s.rev.meta
 		meta.Lifecycle = pkgapi.LifecycleDraft
-		return e.rewrite(ctx, f, meta, nil)
+		return e.rewrite(ctx, t, s, meta, nil)
 	case from == pkgapi.LifecycleProposed:
-		return e.publish(ctx, f, repo, user)
+		return e.publishRevision(ctx, t, s, repo, user)
 	case to == pkgapi.LifecycleDeletionProposed:
-		marker := format.DeletionMarker(f.r.desc, f.r.tag, now)
-		if err := e.pushBlob(ctx, f.rs, repo, f.p.path, format.Empty); err != nil {
+		if s.rev.n == 0 {
+			return nil, fmt.Errorf("%w: revision %q has no number (tag %q was pushed by another tool); delete its tag in the registry instead", errdef.ErrForbidden, in.Name, s.rev.tag)
+		}
+		marker := format.DeletionMarker(s.rev.desc, s.rev.tag, now)
+		if dry {
+			return e.dryRunLifecycle(s, pkgapi.LifecycleDeletionProposed)
+		}
+		if err := e.pushBlob(ctx, s.repo, repo, s.pkg.key, format.Empty); err != nil {
 			return nil, err
 		}
-		if err := pushManifest(ctx, repo, marker, f.r.tag+names.DeletionTagSuffix); err != nil {
+		if err := pushManifest(ctx, repo, marker, names.DeletionTag(s.rev.n)); err != nil {
 			return nil, err
 		}
-		r := f.r.with(&marker.Descriptor, pkgapi.LifecycleDeletionProposed)
-		return e.commit(f.rs, f.p, r, replaceRev(f.r, r)), nil
+		edit.tag(names.DeletionTag(s.rev.n), marker.Descriptor)
 	default: // deletionProposed -> published
-		if err := repo.Delete(ctx, *f.r.marker); err != nil && !errors.Is(err, errdef.ErrNotFound) {
-			return nil, fmt.Errorf("remove deletion proposal of %s: %w", f.r.tag, err)
+		if dry {
+			return e.dryRunLifecycle(s, pkgapi.LifecyclePublished)
 		}
-		r := f.r.with(nil, pkgapi.LifecyclePublished)
-		return e.commit(f.rs, f.p, r, replaceRev(f.r, r)), nil
+		if err := repo.Delete(ctx, *s.rev.marker); err != nil && !errors.Is(err, errdef.ErrNotFound) {
+			return nil, fmt.Errorf("remove deletion proposal of %s: %w", s.rev.tag, err)
+		}
+		edit.deleteManifest(*s.rev.marker)
 	}
+	if err := t.publish(ctx, edit.records(s.pkg.key)); err != nil {
+		return nil, err
+	}
+	return e.object(in.Namespace, in.Name)
 }
 
-// publish turns a proposed revision into the next vN of its package.
-func (e *Engine) publish(ctx context.Context, f found, repo store.Repository, user string) (*pkgapi.PackageRevision, error) {
-	if missing := unmetGates(f.r.meta); len(missing) > 0 {
+// publishRevision turns a proposed revision into the next vN of its package.
+func (e *Engine) publishRevision(ctx context.Context, t *txn, s snap, repo store.Repository, user string) (*pkgapi.PackageRevision, error) {
+	if missing := unmetGates(s.rev.meta); len(missing) > 0 {
 		return nil, fmt.Errorf("%w: readiness gates not met: %s; set these conditions to True through the status subresource first", errdef.ErrInvalid, strings.Join(missing, ", "))
 	}
-	n := f.p.next()
-	for ; ; n++ { // never overwrite a vN someone else published meanwhile
-		_, err := repo.Resolve(ctx, names.RevisionTag(n))
-		if errors.Is(err, errdef.ErrNotFound) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("check tag %s: %w", names.RevisionTag(n), err)
+	n := s.pkg.next()
+	if !s.repo.embedded {
+		for ; ; n++ { // never overwrite a vN someone pushed behind pkgserver
+			_, err := repo.Resolve(ctx, names.RevisionTag(n))
+			if errors.Is(err, errdef.ErrNotFound) {
+				break
+			}
+			if err != nil {
+				return nil, fmt.Errorf("check tag %s: %w", names.RevisionTag(n), err)
+			}
 		}
 	}
-	meta := f.r.meta
+	meta := s.rev.meta
 	meta.Lifecycle = pkgapi.LifecyclePublished
 	meta.Revision = names.RevisionTag(n)
 	meta.PublishedBy = user
 	meta.PublishedAt = e.opts.Now().UTC().Truncate(1e9)
-	m, err := e.cache.manifest(ctx, repo, f.r.desc)
-	if err != nil {
+	manifest := format.Manifest(meta, s.rev.info.layers...)
+	if WriteOptionsFrom(ctx).DryRun {
+		r := newRev(meta.Revision, manifest.Descriptor, manifestInfo{artifactType: format.ArtifactType, meta: meta, layers: s.rev.info.layers})
+		return e.dryRunRev(s.repo, s.pkg, r, max(n, s.pkg.latest()))
+	}
+	if err := t.setIntent(ctx, intent{Op: "publish", Store: s.pkg.key.store, Path: s.pkg.key.path, Tag: s.rev.tag,
+		Revision: meta.Revision, From: s.rev.desc.Digest, To: manifest.Descriptor}); err != nil {
 		return nil, err
 	}
-	manifest := format.Manifest(meta, m.Layers...)
 	if err := pushManifest(ctx, repo, manifest, meta.Revision); err != nil {
 		return nil, err
 	}
@@ -466,14 +518,15 @@ func (e *Engine) publish(ctx context.Context, f found, repo store.Repository, us
 	if err := pushManifest(ctx, repo, manifest, names.LatestTag); err != nil {
 		return nil, fmt.Errorf("tag latest: %w", err)
 	}
-	if err := deleteRevision(ctx, repo, f.r.desc); err != nil && !errors.Is(err, errdef.ErrNotFound) {
+	edit := newTagEdit(s.pkg.tags)
+	edit.tag(meta.Revision, manifest.Descriptor)
+	if err := e.dropTag(ctx, repo, s.pkg, s.rev.tag, s.rev.desc, edit); err != nil {
 		return nil, fmt.Errorf("remove proposed revision after publishing %s: %w", meta.Revision, err)
 	}
-	r, err := e.revFor(ctx, repo, meta.Revision, manifest.Descriptor)
-	if err != nil {
+	if err := t.publish(ctx, edit.records(s.pkg.key)); err != nil {
 		return nil, err
 	}
-	return e.commit(f.rs, f.p, r, replaceRev(f.r, r)), nil
+	return e.object(s.repo.key.namespace, s.view.pr.Name)
 }
 
 // unmetGates lists readiness gates whose condition is not True.
@@ -496,52 +549,60 @@ func unmetGates(m format.Meta) []string {
 // DeletePackageRevision implements Service. A published revision that is
 // the upstream of another revision cannot be deleted: its lineage would break.
 func (e *Engine) DeletePackageRevision(ctx context.Context, namespace, name string) error {
-	// No clone or upgrade of this namespace runs while we check and delete;
-	// read before the package lock: listing may load this package.
-	l := e.lineage(namespace)
-	l.Lock()
-	defer l.Unlock()
-	downstream, err := e.downstreamsOf(ctx, namespace, name)
+	s, t, err := e.findForWrite(ctx, namespace, name, "")
 	if err != nil {
 		return err
 	}
-	f, unlock, err := e.findForWrite(ctx, namespace, name, "")
-	if err != nil {
+	defer t.unlock()
+	if err := checkPreconditions(ctx, string(s.view.pr.UID), formatRV(s.rv)); err != nil {
 		return err
 	}
-	defer unlock()
-	if err := lifecycle.CheckDelete(f.r.lifecycle); err != nil {
+	if err := lifecycle.CheckDelete(s.rev.lifecycle); err != nil {
 		return fmt.Errorf("package revision %q: %w", name, err)
 	}
-	if f.r.n > 0 && len(downstream) > 0 {
-		return fmt.Errorf("%w: package revision %q is the upstream of %s; delete or upgrade those first", errdef.ErrForbidden, name, strings.Join(downstream, ", "))
+	if s.rev.lifecycle == pkgapi.LifecycleDeletionProposed {
+		// Clones lock their upstream's package, which we hold: none is under way.
+		if ds := e.idx.downstreamsOf(namespace, name); len(ds) > 0 {
+			return fmt.Errorf("%w: package revision %q is the upstream of %s; delete or upgrade those first", errdef.ErrForbidden, name, strings.Join(ds, ", "))
+		}
 	}
-	repo, err := f.repo(ctx)
+	if WriteOptionsFrom(ctx).DryRun {
+		return nil
+	}
+	repo, err := s.store(ctx)
 	if err != nil {
 		return err
 	}
-	if f.r.marker != nil {
-		if err := repo.Delete(ctx, *f.r.marker); err != nil && !errors.Is(err, errdef.ErrNotFound) {
+	edit := newTagEdit(s.pkg.tags)
+	if s.rev.n > 0 {
+		// The tombstone goes first: if we stop half way, N is still taken,
+		// and the intent tells the next holder of the lock to finish.
+		tomb := format.Tombstone(s.rev.tag, e.opts.Now())
+		if err := t.setIntent(ctx, intent{Op: "delete", Store: s.pkg.key.store, Path: s.pkg.key.path, Tag: s.rev.tag, From: s.rev.desc.Digest, To: tomb.Descriptor}); err != nil {
 			return err
 		}
-	}
-	if f.r.n > 0 {
-		// The tombstone goes first: if we stop half way, N is still taken.
-		if err := e.pushBlob(ctx, f.rs, repo, f.p.path, format.Empty); err != nil {
+		if err := e.pushBlob(ctx, s.repo, repo, s.pkg.key, format.Empty); err != nil {
 			return err
 		}
-		if err := pushManifest(ctx, repo, format.Tombstone(f.r.tag, e.opts.Now()), names.DeletedTag(f.r.n)); err != nil {
+		if err := pushManifest(ctx, repo, tomb, names.DeletedTag(s.rev.n)); err != nil {
 			return err
 		}
+		edit.tag(names.DeletedTag(s.rev.n), tomb.Descriptor)
 	}
-	if err := deleteRevision(ctx, repo, f.r.desc); err != nil && !errors.Is(err, errdef.ErrNotFound) {
-		return fmt.Errorf("delete %s: %w", f.r.tag, err)
+	if s.rev.marker != nil {
+		if err := repo.Delete(ctx, *s.rev.marker); err != nil && !errors.Is(err, errdef.ErrNotFound) {
+			return err
+		}
+		edit.deleteManifest(*s.rev.marker)
 	}
-	if f.r.n > 0 && f.r.n == f.p.latest() {
+	if err := e.dropTag(ctx, repo, s.pkg, s.rev.tag, s.rev.desc, edit); err != nil {
+		return fmt.Errorf("delete %s: %w", s.rev.tag, err)
+	}
+	if s.rev.n > 0 && s.rev.n == s.pkg.latest() {
 		// Deleting the manifest took `latest` with it; point it at the next newest.
 		var next *rev
-		for _, r := range f.p.revs {
-			if r != f.r && r.n > 0 && (next == nil || r.n > next.n) {
+		for _, r := range s.pkg.revs {
+			if r != s.rev && r.n > 0 && (next == nil || r.n > next.n) {
 				next = r
 			}
 		}
@@ -551,65 +612,110 @@ func (e *Engine) DeletePackageRevision(ctx context.Context, namespace, name stri
 			}
 		}
 	}
-	e.commit(f.rs, f.p, nil, func(p *pkgState) {
-		p.revs = slices.DeleteFunc(p.revs, func(r *rev) bool { return r == f.r })
-		p.deletedMax = max(p.deletedMax, f.r.n)
-	})
+	return t.publish(ctx, edit.records(s.pkg.key))
+}
+
+// downstreamsOf names the objects of namespace whose upstream is name.
+func (x *index) downstreamsOf(namespace, name string) []string {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	var out []string
+	for o := range x.downstream[namespace+"/"+nameWithoutWorkspace(name)] {
+		if o.rev.meta.Upstream.Name == name {
+			out = append(out, o.name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// dropTag removes tag (pointing at d) from a package: the tag alone when
+// other tags name the same manifest, else the manifest. edit follows.
+func (e *Engine) dropTag(ctx context.Context, repo store.Repository, p *pkgState, tag string, d ocispec.Descriptor, edit *tagEdit) error {
+	shared := false
+	for t, o := range p.tags {
+		if t != tag && o.Digest == d.Digest {
+			shared = true
+		}
+	}
+	if !shared {
+		if err := deleteManifest(ctx, repo, d); err != nil && !errors.Is(err, errdef.ErrNotFound) {
+			return err
+		}
+		edit.deleteManifest(d)
+		return nil
+	}
+	u, ok := repo.(store.Untagger)
+	if !ok {
+		return fmt.Errorf("%w: other tags name the manifest of %s and this registry cannot delete a tag alone", errdef.ErrForbidden, tag)
+	}
+	if err := u.Untag(ctx, tag); err != nil && !errors.Is(err, errdef.ErrNotFound) {
+		return err
+	}
+	edit.untag(tag)
 	return nil
 }
 
 // rewrite stores a draft or proposed revision again with new metadata and,
 // when files is not nil, new contents; the old manifest is removed.
-func (e *Engine) rewrite(ctx context.Context, f found, meta format.Meta, files map[string]string) (*pkgapi.PackageRevision, error) {
-	repo, err := f.repo(ctx)
-	if err != nil {
-		return nil, err
-	}
+func (e *Engine) rewrite(ctx context.Context, t *txn, s snap, meta format.Meta, files map[string]string) (*pkgapi.PackageRevision, error) {
 	var layers []ocispec.Descriptor
 	if files == nil {
-		m, err := e.cache.manifest(ctx, repo, f.r.desc)
-		if err != nil {
-			return nil, err
-		}
-		layers = m.Layers
+		layers = s.rev.info.layers
 	}
-	desc, err := e.writeRevision(ctx, f.rs, repo, f.p.path, f.r.tag, meta, files, layers)
+	if WriteOptionsFrom(ctx).DryRun {
+		return e.dryRun(s.repo, s.pkg, s.rev.tag, meta, files, layers)
+	}
+	repo, err := s.store(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if desc.Digest != f.r.desc.Digest {
-		if err := deleteRevision(ctx, repo, f.r.desc); err != nil && !errors.Is(err, errdef.ErrNotFound) {
-			return nil, fmt.Errorf("remove previous manifest of %s: %w", f.r.tag, err)
-		}
-	}
-	r, err := e.revFor(ctx, repo, f.r.tag, desc)
+	desc, err := e.writeRevision(ctx, s.repo, repo, s.pkg.key, s.rev.tag, meta, files, layers)
 	if err != nil {
 		return nil, err
 	}
-	return e.commit(f.rs, f.p, r, replaceRev(f.r, r)), nil
+	edit := newTagEdit(s.pkg.tags)
+	edit.tag(s.rev.tag, desc)
+	if desc.Digest != s.rev.desc.Digest {
+		shared := false
+		for tag, o := range s.pkg.tags {
+			shared = shared || tag != s.rev.tag && o.Digest == s.rev.desc.Digest
+		}
+		// The old manifest is garbage now: removing it is cleanup, and a
+		// crash before it leaves only an untagged manifest.
+		if !shared {
+			if err := deleteManifest(ctx, repo, s.rev.desc); err != nil && !errors.Is(err, errdef.ErrNotFound) {
+				e.log.Warn("removing the previous manifest of a draft", "package", s.pkg.key.String(), "digest", s.rev.desc.Digest, "err", err)
+			}
+		}
+	}
+	if err := t.publish(ctx, edit.records(s.pkg.key)); err != nil {
+		return nil, err
+	}
+	return e.object(s.repo.key.namespace, s.view.pr.Name)
 }
 
 // writeRevision pushes a revision's blobs and manifest and tags it. With files
 // it packs a new layer; otherwise it reuses layers.
-func (e *Engine) writeRevision(ctx context.Context, rs *repoState, repo store.Repository, path, tag string, meta format.Meta, files map[string]string, layers []ocispec.Descriptor) (ocispec.Descriptor, error) {
+func (e *Engine) writeRevision(ctx context.Context, rs *repoState, repo store.Repository, k pkgKey, tag string, meta format.Meta, files map[string]string, layers []ocispec.Descriptor) (ocispec.Descriptor, error) {
 	if files != nil {
 		layer, err := format.PackLayer(meta.Package, files)
 		if err != nil {
 			return ocispec.Descriptor{}, err
 		}
-		if err := e.pushBlob(ctx, rs, repo, path, format.Blob(layer)); err != nil {
+		if err := e.pushBlob(ctx, rs, repo, k, format.Blob(layer)); err != nil {
 			return ocispec.Descriptor{}, err
 		}
 		layers = []ocispec.Descriptor{layer.Descriptor}
 	}
-	if err := e.pushBlob(ctx, rs, repo, path, format.Empty); err != nil {
+	if err := e.pushBlob(ctx, rs, repo, k, format.Empty); err != nil {
 		return ocispec.Descriptor{}, err
 	}
 	manifest := format.Manifest(meta, layers...)
 	if err := pushManifest(ctx, repo, manifest, tag); err != nil {
-		// A blob remembered as stored may be gone (registry garbage
-		// collection): check them again and retry once.
-		if !e.forgetBlobs(ctx, rs, repo, path, layers) {
+		// A blob remembered as stored may be gone (garbage collection):
+		// check them again and retry once.
+		if !e.forgetBlobs(ctx, rs, repo, k, layers) {
 			return ocispec.Descriptor{}, err
 		}
 		if err := pushManifest(ctx, repo, manifest, tag); err != nil {
@@ -623,44 +729,30 @@ func (e *Engine) writeRevision(ctx context.Context, rs *repoState, repo store.Re
 	return manifest.Descriptor, nil
 }
 
-// revFor reads back a revision just written, from the manifest cache.
-func (e *Engine) revFor(ctx context.Context, repo store.Repository, tag string, desc ocispec.Descriptor) (*rev, error) {
-	m, err := e.cache.manifest(ctx, repo, desc)
-	if err != nil {
-		return nil, err
+// dryRun returns the object a write of meta and files would make, writing nothing.
+func (e *Engine) dryRun(rs *repoState, p *pkgState, tag string, meta format.Meta, files map[string]string, layers []ocispec.Descriptor) (*pkgapi.PackageRevision, error) {
+	if files != nil {
+		layer, err := format.PackLayer(meta.Package, files)
+		if err != nil {
+			return nil, err
+		}
+		layers = []ocispec.Descriptor{layer.Descriptor}
 	}
-	return newRev(tag, desc, m), nil
+	manifest := format.Manifest(meta, layers...)
+	r := newRev(tag, manifest.Descriptor, manifestInfo{artifactType: format.ArtifactType, meta: meta, layers: layers})
+	return e.dryRunRev(rs, p, r, p.latest())
 }
 
-// replaceRev returns a change that puts next where old was.
-func replaceRev(old, next *rev) func(p *pkgState) {
-	return func(p *pkgState) {
-		p.revs = slices.DeleteFunc(p.revs, func(r *rev) bool { return r == old })
-		p.revs = append(p.revs, next)
-	}
+func (e *Engine) dryRunRev(rs *repoState, p *pkgState, r *rev, latest int) (*pkgapi.PackageRevision, error) {
+	pr := toPackageRevision(rs, p, r, latest)
+	return &pr, nil
 }
 
-// commit puts the outcome of a write into the index without reading the
-// registry again (the writer holds the package lock and knows what it wrote),
-// sends the watch events, and returns the API object of r (nil: none).
-func (e *Engine) commit(rs *repoState, old *pkgState, r *rev, change func(p *pkgState)) *pkgapi.PackageRevision {
-	p := &pkgState{path: old.path, target: old.target, realm: old.realm, name: old.name,
-		deletedMax: old.deletedMax, exists: true, revs: slices.Clone(old.revs)}
-	change(p)
-	sort.Slice(p.revs, func(i, j int) bool { return p.revs[i].tag < p.revs[j].tag })
-	rs.mu.Lock()
-	if len(p.revs) == 0 {
-		delete(rs.packages, p.path)
-	} else {
-		rs.packages[p.path] = p
-	}
-	rs.mu.Unlock()
-	e.emitPackageChanges(rs, old, p)
-	if r == nil {
-		return nil
-	}
-	pr := toPackageRevision(rs, p, r, p.latest())
-	return &pr
+// dryRunLifecycle shows a revision with another lifecycle, writing nothing.
+func (e *Engine) dryRunLifecycle(s snap, l pkgapi.Lifecycle) (*pkgapi.PackageRevision, error) {
+	pr := s.pr()
+	pr.Spec.Lifecycle = l
+	return &pr, nil
 }
 
 // userLabels drops labels the server computes.
@@ -677,11 +769,11 @@ func userLabels(l map[string]string) map[string]string {
 // conditions of a draft or proposed revision (readiness gates are checked
 // against them at approval). Published revisions never change.
 func (e *Engine) UpdatePackageRevisionStatus(ctx context.Context, in *pkgapi.PackageRevision) (*pkgapi.PackageRevision, error) {
-	f, unlock, err := e.findForWrite(ctx, in.Namespace, in.Name, in.ResourceVersion)
+	s, t, err := e.findForWrite(ctx, in.Namespace, in.Name, in.ResourceVersion)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
+	defer t.unlock()
 	conds := slices.Clone(in.Status.Conditions)
 	now := metav1.NewTime(e.opts.Now().UTC().Truncate(1e9))
 	for i, c := range conds {
@@ -700,14 +792,14 @@ func (e *Engine) UpdatePackageRevisionStatus(ctx context.Context, in *pkgapi.Pac
 			conds[i].Reason = "Set"
 		}
 	}
-	if equalJSON(conds, f.r.meta.Conditions) || len(conds) == 0 && len(f.r.meta.Conditions) == 0 {
-		pr := f.pr()
+	if equalJSON(conds, s.rev.meta.Conditions) || len(conds) == 0 && len(s.rev.meta.Conditions) == 0 {
+		pr := s.pr()
 		return &pr, nil
 	}
-	if !lifecycle.Mutable(f.r.lifecycle) {
-		return nil, fmt.Errorf("%w: revision %q is %s and immutable; its status cannot change", errdef.ErrForbidden, in.Name, f.r.lifecycle)
+	if !lifecycle.Mutable(s.rev.lifecycle) {
+		return nil, fmt.Errorf("%w: revision %q is %s and immutable; its status cannot change", errdef.ErrForbidden, in.Name, s.rev.lifecycle)
 	}
-	meta := f.r.meta
+	meta := s.rev.meta
 	meta.Conditions = conds
-	return e.rewrite(ctx, f, meta, nil)
+	return e.rewrite(ctx, t, s, meta, nil)
 }

@@ -245,10 +245,7 @@ func TestEmbeddedPushNotifies(t *testing.T) {
 	if got := h.names(); len(got) != 0 {
 		t.Fatal(got)
 	}
-	repo, err := h.layout.Repository(h.ctx, testNS+"/blueprints/realm/pushed")
-	if err != nil {
-		t.Fatal(err)
-	}
+	repo := h.v2(testNS + "/blueprints/realm/pushed")
 	orasPush(t, repo, map[string]string{"a.yaml": deployYAML}, nil, "v1")
 	if got := h.names(); len(got) != 1 || got[0] != "catalog.blueprints.realm.pushed.v1" {
 		t.Errorf("names %v", got)

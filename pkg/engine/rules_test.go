@@ -4,62 +4,11 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/opencontainers/go-digest"
-
 	configapi "pkgserver.dev/pkgserver/api/config/v1alpha1"
 	pkgapi "pkgserver.dev/pkgserver/api/pkg/v1alpha1"
 	"pkgserver.dev/pkgserver/internal/testregistry"
 	"pkgserver.dev/pkgserver/pkg/errdef"
 )
-
-// TestCheckRegistryWrite: the rules /v2/ applies under registered prefixes.
-func TestCheckRegistryWrite(t *testing.T) {
-	h := newHarness(t, embeddedBackend())
-	h.createRepo("blueprints", false)
-	id := pkgapi.PackageRevID{Target: "catalog", Repository: "blueprints", Package: "app", Workspace: "one"}
-	v1 := h.publish(h.mustCreate(id).Name)
-	id.Workspace = "two"
-	v2name := h.mustCreate(id, pkgapi.Task{Type: pkgapi.TaskTypeEdit, Edit: &pkgapi.EditTask{Source: pkgapi.UpstreamRef{Name: v1.Name}}}).Name
-	v2 := h.publish(v2name)
-	if _, err := h.approve(v2.Name, pkgapi.LifecycleDeletionProposed); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.eng.DeletePackageRevision(h.ctx, testNS, v2.Name); err != nil {
-		t.Fatal(err)
-	}
-	path := testNS + "/blueprints/app"
-	d1 := digest.Digest(v1.Status.OCI.Digest)
-	other := digest.FromString("other")
-	tombstone := h.tags(path)["v2.deleted"]
-
-	tests := []struct {
-		name      string
-		path, tag string
-		dgst      digest.Digest
-		deleteTag bool
-		forbidden bool
-	}{
-		{"outside registered prefixes", "elsewhere/app", "v1", other, false, false},
-		{"a new vN", path, "v3", other, false, false},
-		{"v1 again, same manifest", path, "v1", d1, false, false},
-		{"v1 to another manifest", path, "v1", other, false, true},
-		{"delete tag v1", path, "v1", d1, true, true},
-		{"delete manifest of v1", path, "", d1, false, true},
-		{"reuse the number of a deleted revision", path, "v2", other, false, true},
-		{"delete a tombstone tag", path, "v2.deleted", tombstone, true, true},
-		{"delete a tombstone manifest", path, "", tombstone, false, true},
-		{"a draft tag", path, "ws.next", other, false, false},
-		{"delete a draft tag", path, "ws.next", other, true, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := h.eng.CheckRegistryWrite(h.ctx, tt.path, tt.tag, tt.dgst, tt.deleteTag)
-			if got := errors.Is(err, errdef.ErrForbidden); got != tt.forbidden {
-				t.Fatalf("CheckRegistryWrite = %v, forbidden %v, want %v", err, got, tt.forbidden)
-			}
-		})
-	}
-}
 
 // TestUpdateKeepsGatesLeftOut: a PUT of just the lifecycle (the README's
 // propose) must not drop readiness gates; an explicit [] removes them.

@@ -4,111 +4,125 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"sync"
+	"time"
 
+	configapi "pkgserver.dev/pkgserver/api/config/v1alpha1"
+	pkgapi "pkgserver.dev/pkgserver/api/pkg/v1alpha1"
 	"pkgserver.dev/pkgserver/pkg/errdef"
 )
 
-// eventLogSize is how many events a watch can resume over.
-const eventLogSize = 8192
+// catchUpWait bounds how long a watch or list waits for this replica to
+// reach a resourceVersion another replica handed out (Kubernetes waits 3s).
+const catchUpWait = 3 * time.Second
 
-// subscriberBuffer is how far a watcher may fall behind before it is dropped
-// (it then resumes or relists, as Kubernetes clients do).
-const subscriberBuffer = 1024
-
-// hub is the engine's event log and its subscribers.
-type hub struct {
-	mu   sync.Mutex
-	rv   uint64
-	log  []Event // the last eventLogSize events; event rv sits at (rv-1) % eventLogSize
-	subs map[*subscriber]struct{}
-}
-
-type subscriber struct {
-	kind string
-	ch   chan Event
-}
-
-func newHub() *hub { return &hub{subs: map[*subscriber]struct{}{}} }
-
-// emit records an event and sends it to every subscriber of its kind.
-func (h *hub) emit(typ, kind string, obj any) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.rv++
-	ev := Event{Type: typ, Kind: kind, Object: obj, ResourceVersion: h.rv}
-	if len(h.log) < eventLogSize {
-		h.log = append(h.log, ev)
-	} else {
-		h.log[(h.rv-1)%eventLogSize] = ev // ring: event rv sits at (rv-1) % size
-	}
-	for s := range h.subs {
-		if s.kind != kind {
-			continue
-		}
-		select {
-		case s.ch <- ev:
-		default: // too slow: end its watch rather than block every writer
-			close(s.ch)
-			delete(h.subs, s)
-		}
-	}
-}
-
-func (h *hub) watching() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.subs) > 0
-}
-
-func (h *hub) current() uint64 {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.rv
-}
+var _ Watcher = (*Engine)(nil)
 
 // ResourceVersion implements Watcher.
-func (e *Engine) ResourceVersion() string { return strconv.FormatUint(e.hub.current(), 10) }
+func (e *Engine) ResourceVersion() string {
+	if e.idx == nil {
+		return "0"
+	}
+	e.idx.mu.RLock()
+	defer e.idx.mu.RUnlock()
+	return formatRV(e.idx.listRV())
+}
+
+// parseRV reads a resourceVersion a client sent; 0 for "" and "0".
+func parseRV(rv string) (uint64, error) {
+	if rv == "" || rv == "0" {
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(rv, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: resourceVersion %q is not one this server issued", errdef.ErrGone, rv)
+	}
+	return n, nil
+}
+
+// AwaitResourceVersion waits until this replica has seen resourceVersion rv
+// (a list or watch "not older than" it), for a few seconds at most.
+func (e *Engine) AwaitResourceVersion(ctx context.Context, rv string) error {
+	if err := e.wait(ctx); err != nil {
+		return err
+	}
+	n, err := parseRV(rv)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, catchUpWait)
+	defer cancel()
+	if err := e.idx.waitApplied(ctx, n>>rvShift); err != nil {
+		return fmt.Errorf("%w: resourceVersion %s is newer than this server has seen (%s)", ErrTooLargeResourceVersion, rv, e.ResourceVersion())
+	}
+	return nil
+}
 
 // Watch implements Watcher.
-func (e *Engine) Watch(ctx context.Context, kind, rv string) (<-chan Event, error) {
-	h := e.hub
-	h.mu.Lock()
-	since := h.rv
-	if rv != "" && rv != "0" {
-		n, err := strconv.ParseUint(rv, 10, 64)
-		if err != nil || n > h.rv {
-			h.mu.Unlock()
-			return nil, fmt.Errorf("%w: resourceVersion %q is not one this server issued; list again", errdef.ErrGone, rv)
-		}
-		oldest := h.rv - uint64(len(h.log))
-		if n < oldest {
-			h.mu.Unlock()
-			return nil, fmt.Errorf("%w: resourceVersion %s is older than the oldest kept (%d); list again", errdef.ErrGone, rv, oldest)
-		}
-		since = n
+func (e *Engine) Watch(ctx context.Context, kind, rv string) (Cursor, error) {
+	if err := e.wait(ctx); err != nil {
+		return nil, err
 	}
-	// Room for the whole replay, so resuming never drops an event.
-	s := &subscriber{kind: kind, ch: make(chan Event, subscriberBuffer+int(h.rv-since))}
-	// Replay the kept events after since, oldest first.
-	for rv := since + 1; rv <= h.rv; rv++ {
-		ev := h.log[(rv-1)%eventLogSize]
-		if ev.Kind != kind {
-			continue
-		}
-		s.ch <- ev
+	n, err := parseRV(rv)
+	if err != nil {
+		return nil, err
 	}
-	h.subs[s] = struct{}{}
-	h.mu.Unlock()
+	if n != 0 {
+		if err := e.AwaitResourceVersion(ctx, rv); err != nil {
+			return nil, err
+		}
+	}
+	x := e.idx
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if n == 0 {
+		n = x.listRV()
+	}
+	c, err := x.hub.cursor(kind, n, x.replay(kind))
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
 
-	go func() {
-		<-ctx.Done()
-		h.mu.Lock()
-		if _, ok := h.subs[s]; ok {
-			delete(h.subs, s)
-			close(s.ch)
+// Snapshot implements Watcher.
+func (e *Engine) Snapshot(ctx context.Context, kind, namespace string) ([]any, string, Cursor, error) {
+	if err := e.wait(ctx); err != nil {
+		return nil, "", nil, err
+	}
+	x := e.idx
+	// Under the read lock no batch is applied: the objects, the
+	// resourceVersion and the cursor agree.
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	rv := x.listRV()
+	cur, err := x.hub.cursor(kind, rv, x.replay(kind))
+	if err != nil {
+		return nil, "", nil, err
+	}
+	var out []any
+	switch kind {
+	case configapi.RepositoryKind:
+		for _, rs := range x.sortedRepos() {
+			if namespace == "" || rs.key.namespace == namespace {
+				r := rs.object(rs.rv)
+				out = append(out, &r)
+			}
 		}
-		h.mu.Unlock()
-	}()
-	return s.ch, nil
+	case pkgapi.PackageRevisionKind:
+		visit := func(o *object) bool {
+			if namespace != "" && o.ns != namespace {
+				return false
+			}
+			out = append(out, &o.view.pr)
+			return true
+		}
+		if namespace == "" {
+			x.objs.Ascend(visit)
+		} else {
+			x.objs.AscendGreaterOrEqual(&object{ns: namespace}, visit)
+		}
+	default:
+		return nil, "", nil, fmt.Errorf("%w: no events of kind %q", errdef.ErrNotFound, kind)
+	}
+	return out, formatRV(rv), cur, nil
 }

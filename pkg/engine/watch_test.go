@@ -41,11 +41,11 @@ func TestWatchEvents(t *testing.T) {
 	h := newHarness(t, embeddedBackend())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	repos, err := h.eng.Watch(ctx, configapi.RepositoryKind, "")
+	repos, err := watch(ctx, h.eng, configapi.RepositoryKind, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	prs, err := h.eng.Watch(ctx, pkgapi.PackageRevisionKind, "")
+	prs, err := watch(ctx, h.eng, pkgapi.PackageRevisionKind, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,17 +87,14 @@ func TestWatchEvents(t *testing.T) {
 	}
 
 	// A package pushed into the embedded store (as /v2/ does) is sent at once.
-	repo, err := h.layout.Repository(h.ctx, testNS+"/blueprints/pushed")
-	if err != nil {
-		t.Fatal(err)
-	}
+	repo := h.v2(testNS + "/blueprints/pushed")
 	orasPush(t, repo, map[string]string{"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n"}, nil, "v1")
 	if ev := next(t, prs); ev.Type != "ADDED" || prOf(t, ev).Name != "catalog.blueprints..pushed.v1" {
 		t.Fatalf("pushed package event %s %s", ev.Type, prOf(t, ev).Name)
 	}
 
 	// Resuming from an earlier resourceVersion replays what came after, in order.
-	resumed, err := h.eng.Watch(ctx, pkgapi.PackageRevisionKind, strconv.FormatUint(last-1, 10))
+	resumed, err := watch(ctx, h.eng, pkgapi.PackageRevisionKind, strconv.FormatUint(last-1, 10))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,17 +117,23 @@ func TestWatchEvents(t *testing.T) {
 func TestWatchResourceVersions(t *testing.T) {
 	h := newHarness(t, embeddedBackend())
 	ctx := context.Background()
-	for _, rv := range []string{"abc", "999999"} {
-		if _, err := h.eng.Watch(ctx, pkgapi.PackageRevisionKind, rv); !isGone(err) {
+	start, _ := strconv.ParseUint(h.eng.ResourceVersion(), 10, 64)
+	for _, rv := range []string{"abc", "1", strconv.FormatUint(start-1, 10)} {
+		if _, err := watch(ctx, h.eng, pkgapi.PackageRevisionKind, rv); !isGone(err) {
 			t.Errorf("Watch(rv=%q) = %v, want ErrGone", rv, err)
 		}
 	}
-	if got := h.eng.ResourceVersion(); got != "0" {
-		t.Errorf("ResourceVersion of a new engine %q", got)
+	if _, err := watch(ctx, h.eng, pkgapi.PackageRevisionKind, strconv.FormatUint(start, 10)); err != nil {
+		t.Errorf("Watch from the current resourceVersion: %v", err)
 	}
-	h.createRepo("blueprints", false)
-	if got := h.eng.ResourceVersion(); got != "1" {
-		t.Errorf("ResourceVersion after one change %q", got)
+	if _, err := watch(ctx, h.eng, pkgapi.PackageRevisionKind, strconv.FormatUint(start*4, 10)); !errors.Is(err, engine.ErrTooLargeResourceVersion) {
+		t.Errorf("Watch from a future resourceVersion = %v, want ErrTooLargeResourceVersion", err)
+	}
+	r := h.createRepo("blueprints", false)
+	after, _ := strconv.ParseUint(h.eng.ResourceVersion(), 10, 64)
+	rv, _ := strconv.ParseUint(r.ResourceVersion, 10, 64)
+	if !(start < rv && rv <= after) {
+		t.Errorf("resourceVersions: engine %d, then repository %d, then engine %d; want increasing", start, rv, after)
 	}
 }
 
@@ -157,7 +160,7 @@ func TestWatchUpgradeAvailable(t *testing.T) {
 		pkgapi.Task{Type: pkgapi.TaskTypeClone, Clone: &pkgapi.CloneTask{Upstream: pkgapi.UpstreamRef{Name: up.Name}}}).Name)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	events, err := h.eng.Watch(ctx, pkgapi.PackageRevisionKind, "")
+	events, err := watch(ctx, h.eng, pkgapi.PackageRevisionKind, "")
 	if err != nil {
 		t.Fatal(err)
 	}

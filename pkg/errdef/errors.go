@@ -28,3 +28,8 @@ var (
 
 // ErrGone: a watch asked to resume from a resourceVersion older than the server keeps.
 var ErrGone = errors.New("resource version too old")
+
+// ErrTooLargeResourceVersion: a list or watch asked for a resourceVersion this
+// replica has not reached yet (Kubernetes answers 504 with a
+// ResourceVersionTooLarge cause; clients then list again).
+var ErrTooLargeResourceVersion = errors.New("too large resource version")

@@ -84,7 +84,6 @@ func blobSize(ctx context.Context, repo store.Repository, d digest.Digest) (int6
 // listed manifest is deleted as a manifest, through the Guard, so the blob
 // route is no way around it.
 func (r *Registry) deleteBlob(w http.ResponseWriter, req *http.Request, rt route) error {
-	defer r.lock(rt.name)()
 	ctx := req.Context()
 	d, err := parseDigest(rt.ref)
 	if err != nil {
@@ -94,10 +93,18 @@ func (r *Registry) deleteBlob(w http.ResponseWriter, req *http.Request, rt route
 	if err != nil {
 		return err
 	}
+	unlock, err := r.lock(ctx, rt.name)
+	if err != nil {
+		return err
+	}
+	changed := false
+	defer func() { unlock(changed) }()
+	op := OpDeleteBlob
 	if _, err := repo.Resolve(ctx, d.String()); err == nil {
-		if err := r.guard(ctx, rt.name, "", OpDeleteManifest, d); err != nil {
-			return err
-		}
+		op = OpDeleteManifest // the blob route is no way around the manifest rules
+	}
+	if err := r.guard(ctx, Request{Repo: rt.name, Op: op, Digest: d}); err != nil {
+		return err
 	}
 	ok, err := repo.Exists(ctx, ocispec.Descriptor{Digest: d})
 	if err != nil {
@@ -106,6 +113,7 @@ func (r *Registry) deleteBlob(w http.ResponseWriter, req *http.Request, rt route
 	if !ok {
 		return newError(CodeBlobUnknown, "blob %s unknown to repository %s", d, rt.name)
 	}
+	changed = op == OpDeleteManifest
 	if err := repo.Delete(ctx, ocispec.Descriptor{Digest: d}); err != nil {
 		return err
 	}

@@ -3,27 +3,23 @@ package registry_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
-	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"pkgserver.dev/pkgserver/pkg/registry"
 )
 
-// TestGuard checks that every guarded operation asks the Guard with the right
-// arguments and that a refusal is DENIED (403) with the Guard's message.
+// TestGuard checks that every guarded operation asks the Guard with the
+// right request and that a refusal is DENIED (403) with the Guard's message
+// and changes nothing.
 func TestGuard(t *testing.T) {
-	type call struct {
-		repo, tag string
-		op        registry.Op
-		digest    digest.Digest
-	}
-	var calls []call
+	var calls []registry.Request
 	deny := false
-	f := newFixture(t, registry.Options{Guard: func(_ context.Context, repo, tag string, op registry.Op, d digest.Digest) error {
-		calls = append(calls, call{repo, tag, op, d})
+	f := newFixture(t, registry.Options{Guard: func(_ context.Context, req registry.Request) error {
+		calls = append(calls, req)
 		if deny {
 			return errors.New("no, not today")
 		}
@@ -38,14 +34,15 @@ func TestGuard(t *testing.T) {
 		path   string
 		header map[string]string
 		body   []byte
-		want   []call
+		want   registry.Request
 	}{
-		{"put by tag", "PUT", "/v2/a/b/c/manifests/v2", ct, s.imageBody, []call{{"a/b/c", "v2", registry.OpPutTag, img}}},
+		{"put by tag", "PUT", "/v2/a/b/c/manifests/v2", ct, s.imageBody, registry.Request{Repo: "a/b/c", Op: registry.OpPutTag, Tag: "v2", Tags: []string{"v2"}, Digest: img}},
 		{"put by digest with tags", "PUT", "/v2/a/b/c/manifests/" + img.String() + "?tag=x&tag=y", ct, s.imageBody,
-			[]call{{"a/b/c", "x", registry.OpPutTag, img}, {"a/b/c", "y", registry.OpPutTag, img}}},
-		{"tag delete", "DELETE", "/v2/a/b/c/manifests/v1", nil, nil, []call{{"a/b/c", "v1", registry.OpDeleteTag, img}}},
-		{"manifest delete", "DELETE", "/v2/a/b/c/manifests/" + img.String(), nil, nil, []call{{"a/b/c", "", registry.OpDeleteManifest, img}}},
-		{"manifest delete through the blob route", "DELETE", "/v2/a/b/c/blobs/" + img.String(), nil, nil, []call{{"a/b/c", "", registry.OpDeleteManifest, img}}},
+			registry.Request{Repo: "a/b/c", Op: registry.OpPutTag, Tag: "x", Tags: []string{"x", "y"}, Digest: img}},
+		{"tag delete", "DELETE", "/v2/a/b/c/manifests/v1", nil, nil, registry.Request{Repo: "a/b/c", Op: registry.OpDeleteTag, Tag: "v1", Digest: img}},
+		{"manifest delete", "DELETE", "/v2/a/b/c/manifests/" + img.String(), nil, nil, registry.Request{Repo: "a/b/c", Op: registry.OpDeleteManifest, Digest: img}},
+		{"manifest delete through the blob route", "DELETE", "/v2/a/b/c/blobs/" + img.String(), nil, nil, registry.Request{Repo: "a/b/c", Op: registry.OpDeleteManifest, Digest: img}},
+		{"blob delete", "DELETE", "/v2/a/b/c/blobs/" + s.layer.Digest.String(), nil, nil, registry.Request{Repo: "a/b/c", Op: registry.OpDeleteBlob, Digest: s.layer.Digest}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -54,76 +51,61 @@ func TestGuard(t *testing.T) {
 			if r.status != 403 || errorCode(r.body) != "DENIED" || !strings.Contains(string(r.body), "no, not today") {
 				t.Fatalf("got %d %s, want 403 DENIED with the guard's message", r.status, r.body)
 			}
-			if len(calls) < 1 || calls[0] != tt.want[0] {
-				t.Errorf("guard calls = %+v, want %+v", calls, tt.want)
+			if len(calls) < 1 {
+				t.Fatal("guard not called")
+			}
+			got := calls[0]
+			if got.Repo != tt.want.Repo || got.Op != tt.want.Op || got.Tag != tt.want.Tag || got.Digest != tt.want.Digest || !slices.Equal(got.Tags, tt.want.Tags) {
+				t.Errorf("guard request = %+v, want %+v", got, tt.want)
+			}
+			if tt.method == "PUT" && string(got.Manifest) != string(tt.body) {
+				t.Errorf("guard got manifest %q, want the request body", got.Manifest)
 			}
 		})
 	}
-	// Nothing changed while denied.
+	// Nothing changed while denied: tags, manifest and blob are all there.
 	if r := f.do("GET", "/v2/a/b/c/tags/list", nil, nil); strings.TrimSpace(string(r.body)) != `{"name":"a/b/c","tags":["v1"]}` {
 		t.Errorf("tags after denied changes: %s", r.body)
+	}
+	for _, p := range []string{"/v2/a/b/c/manifests/" + img.String(), "/v2/a/b/c/blobs/" + s.layer.Digest.String()} {
+		if r := f.do("GET", p, nil, nil); r.status != 200 {
+			t.Errorf("GET %s after denied changes: %d", p, r.status)
+		}
 	}
 	// Allowed: the change happens.
 	calls, deny = nil, false
 	if r := f.do("PUT", "/v2/a/b/c/manifests/"+img.String()+"?tag=x&tag=y", ct, s.imageBody); r.status != 201 || len(calls) != 2 {
 		t.Errorf("allowed put: %d, calls %v", r.status, calls)
 	}
-	// Blob pushes and deletes of plain blobs are not guarded.
-	calls, deny = nil, true
-	if r := f.do("DELETE", "/v2/a/b/c/blobs/"+s.layer.Digest.String(), nil, nil); r.status != 202 || len(calls) != 0 {
-		t.Errorf("blob delete: %d, guard calls %v", r.status, calls)
-	}
-}
-
-// TestGuardFrom checks the mapping from Op to the engine's check arguments.
-func TestGuardFrom(t *testing.T) {
-	type args struct {
-		repo, tag string
-		dgst      digest.Digest
-		deleteTag bool
-	}
-	var got args
-	g := registry.GuardFrom(func(_ context.Context, repo, tag string, dgst digest.Digest, deleteTag bool) error {
-		got = args{repo, tag, dgst, deleteTag}
-		return nil
-	})
-	d := digest.FromString("m")
-	for _, c := range []struct {
-		op   registry.Op
-		tag  string
-		want args
-	}{
-		{registry.OpPutTag, "v1", args{"r", "v1", d, false}},
-		{registry.OpDeleteTag, "v1", args{"r", "v1", d, true}},
-		{registry.OpDeleteManifest, "", args{"r", "", d, false}},
-	} {
-		if err := g(context.Background(), "r", c.tag, c.op, d); err != nil || got != c.want {
-			t.Errorf("%v: check got %+v, want %+v (%v)", c.op, got, c.want, err)
-		}
-	}
 }
 
 // TestLockHeldAroundGuardAndWrite: every guarded write runs with the
-// repository's lock held, from the Guard's check to the change.
+// repository's lock held, from the Guard's check to the change, and the
+// unlock says whether something changed.
 func TestLockHeldAroundGuardAndWrite(t *testing.T) {
 	var held, locks int
+	var changes []bool
 	var guardedWithoutLock bool
+	deny := false
 	f := newFixture(t, registry.Options{
-		Lock: func(repo string) func() {
+		Lock: func(_ context.Context, repo string) (func(bool), error) {
 			if repo != "a/b/c" {
 				t.Errorf("lock of %q", repo)
 			}
 			held++
 			locks++
-			return func() { held-- }
+			return func(changed bool) { held--; changes = append(changes, changed) }, nil
 		},
-		Guard: func(context.Context, string, string, registry.Op, digest.Digest) error {
+		Guard: func(context.Context, registry.Request) error {
 			guardedWithoutLock = guardedWithoutLock || held != 1
+			if deny {
+				return errors.New("denied")
+			}
 			return nil
 		},
 	})
 	s := f.seed()
-	locks = 0 // seeding writes too
+	locks, changes = 0, nil // seeding writes too
 	ct := map[string]string{"Content-Type": ocispec.MediaTypeImageManifest}
 	for _, req := range []struct{ method, path string }{
 		{"PUT", "/v2/a/b/c/manifests/v9"},
@@ -137,7 +119,11 @@ func TestLockHeldAroundGuardAndWrite(t *testing.T) {
 			t.Fatalf("%s %s: %d %s", req.method, req.path, r.status, r.body)
 		}
 	}
-	if locks != 2 || held != 0 || guardedWithoutLock {
-		t.Fatalf("locks %d, still held %d, guard ran without the lock: %v", locks, held, guardedWithoutLock)
+	deny = true
+	if r := f.do("PUT", "/v2/a/b/c/manifests/v10", ct, s.imageBody); r.status != 403 {
+		t.Fatalf("denied put: %d %s", r.status, r.body)
+	}
+	if locks != 3 || held != 0 || guardedWithoutLock || !slices.Equal(changes, []bool{true, true, false}) {
+		t.Fatalf("locks %d, still held %d, guard ran without the lock: %v, changes %v", locks, held, guardedWithoutLock, changes)
 	}
 }

@@ -213,7 +213,6 @@ func checkReferences(ctx context.Context, repo store.Repository, m manifestField
 // putManifest stores a manifest by tag or digest, with extra tags from ?tag=
 // ("Pushing Manifests", end-7).
 func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt route) error {
-	defer r.lock(rt.name)()
 	ctx := req.Context()
 	ref, err := parseReference(rt.ref)
 	if err != nil {
@@ -253,15 +252,22 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 	if err != nil {
 		return err
 	}
+	unlock, err := r.lock(ctx, rt.name)
+	if err != nil {
+		return err
+	}
+	changed := false
+	defer func() { unlock(changed) }()
 	if err := checkReferences(ctx, repo, m, mt); err != nil {
 		return err
 	}
 	for _, t := range tags {
-		if err := r.guard(ctx, rt.name, t, OpPutTag, d); err != nil {
+		if err := r.guard(ctx, Request{Repo: rt.name, Op: OpPutTag, Tag: t, Tags: tags, Digest: d, Manifest: body}); err != nil {
 			return err
 		}
 	}
 	desc := ocispec.Descriptor{MediaType: mt, Digest: d, Size: int64(len(body))}
+	changed = true // even a failed push may have stored part of it
 	if err := pushManifest(ctx, repo, desc, body, tags); err != nil {
 		return err
 	}
@@ -315,7 +321,6 @@ func dedupe(ss []string) []string {
 // deleteManifest deletes a manifest by digest or untags a tag ("Deleting
 // Manifests" and "Deleting Tags", end-9).
 func (r *Registry) deleteManifest(w http.ResponseWriter, req *http.Request, rt route) error {
-	defer r.lock(rt.name)()
 	ctx := req.Context()
 	ref, err := parseReference(rt.ref)
 	if err != nil {
@@ -325,6 +330,12 @@ func (r *Registry) deleteManifest(w http.ResponseWriter, req *http.Request, rt r
 	if err != nil {
 		return err
 	}
+	unlock, err := r.lock(ctx, rt.name)
+	if err != nil {
+		return err
+	}
+	changed := false
+	defer func() { unlock(changed) }()
 	desc, err := repo.Resolve(ctx, ref.String())
 	if err != nil {
 		return err
@@ -334,16 +345,18 @@ func (r *Registry) deleteManifest(w http.ResponseWriter, req *http.Request, rt r
 		if !ok {
 			return newError(CodeUnsupported, "this store cannot delete tags")
 		}
-		if err := r.guard(ctx, rt.name, ref.tag, OpDeleteTag, desc.Digest); err != nil {
+		if err := r.guard(ctx, Request{Repo: rt.name, Op: OpDeleteTag, Tag: ref.tag, Digest: desc.Digest}); err != nil {
 			return err
 		}
+		changed = true
 		if err := u.Untag(ctx, ref.tag); err != nil {
 			return err
 		}
 	} else {
-		if err := r.guard(ctx, rt.name, "", OpDeleteManifest, desc.Digest); err != nil {
+		if err := r.guard(ctx, Request{Repo: rt.name, Op: OpDeleteManifest, Digest: desc.Digest}); err != nil {
 			return err
 		}
+		changed = true
 		if err := repo.Delete(ctx, desc); err != nil {
 			return err
 		}

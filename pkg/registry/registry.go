@@ -29,6 +29,8 @@ const (
 	// OpDeleteManifest: a manifest delete by digest, which also drops every
 	// tag pointing at it; tag is "".
 	OpDeleteManifest
+	// OpDeleteBlob: a blob delete (DELETE /v2/<name>/blobs/<digest>).
+	OpDeleteBlob
 )
 
 func (o Op) String() string {
@@ -39,23 +41,40 @@ func (o Op) String() string {
 		return "delete-tag"
 	case OpDeleteManifest:
 		return "delete-manifest"
+	case OpDeleteBlob:
+		return "delete-blob"
 	}
 	return fmt.Sprintf("Op(%d)", int(o))
 }
 
-// Guard decides whether a change of tags or manifests is allowed. A non-nil
-// error refuses it with the spec's DENIED (403) and the error's text.
-type Guard func(ctx context.Context, repo, tag string, op Op, dgst digest.Digest) error
+// Request is a change of tags, manifests or blobs a Guard is asked about.
+type Request struct {
+	Repo string
+	Op   Op
+	// Tag is the tag set or deleted; "" for deletes by digest.
+	Tag string
+	// Tags are all the tags a manifest PUT sets (OpPutTag).
+	Tags []string
+	// Digest is the manifest pushed or deleted, or the blob deleted.
+	Digest digest.Digest
+	// Manifest is the body of a manifest PUT.
+	Manifest []byte
+}
+
+// Guard decides whether a change is allowed. A non-nil error refuses it
+// with the spec's DENIED (403) and the error's text.
+type Guard func(ctx context.Context, req Request) error
 
 // Options configure a Registry. The zero value is valid.
 type Options struct {
 	// Guard, when set, is asked before every manifest PUT by tag (and per
-	// ?tag=), tag delete and manifest delete.
+	// ?tag=), tag delete, manifest delete and blob delete.
 	Guard Guard
-	// Lock, when set, is held around each manifest write or delete of a
-	// repository (the Guard's check and the change), so the check cannot be
-	// overtaken by another writer between the two.
-	Lock func(repo string) (unlock func())
+	// Lock, when set, is held around each manifest write or delete and each
+	// blob delete of a repository (the Guard's check and the change), so the
+	// check cannot be overtaken by another writer between the two. unlock
+	// is told whether the repository's tags or manifests changed.
+	Lock func(ctx context.Context, repo string) (unlock func(changed bool), err error)
 	// TempDir holds upload sessions as temp files. Default os.TempDir().
 	TempDir string
 	// Logger logs server faults. Default slog.Default().
@@ -204,20 +223,25 @@ func (r *Registry) repo(ctx context.Context, name string) (store.Repository, err
 	return repo, nil
 }
 
-// lock takes Options.Lock for repo, if set.
-func (r *Registry) lock(repo string) func() {
+// lock takes Options.Lock for repo, if set. A failure to lock is a server
+// fault (the coordinator is unreachable), not the client's.
+func (r *Registry) lock(ctx context.Context, repo string) (func(changed bool), error) {
 	if r.opts.Lock == nil {
-		return func() {}
+		return func(bool) {}, nil
 	}
-	return r.opts.Lock(repo)
+	unlock, err := r.opts.Lock(ctx, repo)
+	if err != nil {
+		return nil, &Error{Code: CodeUnavailable, Message: "cannot take the repository's write lock: " + err.Error(), err: err}
+	}
+	return unlock, nil
 }
 
 // guard asks Options.Guard; a refusal is DENIED.
-func (r *Registry) guard(ctx context.Context, repo, tag string, op Op, dgst digest.Digest) error {
+func (r *Registry) guard(ctx context.Context, req Request) error {
 	if r.opts.Guard == nil {
 		return nil
 	}
-	if err := r.opts.Guard(ctx, repo, tag, op, dgst); err != nil {
+	if err := r.opts.Guard(ctx, req); err != nil {
 		return wrap(CodeDenied, err)
 	}
 	return nil

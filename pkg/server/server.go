@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"pkgserver.dev/pkgserver/pkg/apiserver"
+	"pkgserver.dev/pkgserver/pkg/coord/local"
 	"pkgserver.dev/pkgserver/pkg/engine"
 	"pkgserver.dev/pkgserver/pkg/registry"
 	"pkgserver.dev/pkgserver/pkg/store"
@@ -39,6 +40,8 @@ type Config struct {
 	RescanInterval time.Duration
 	// ShutdownTimeout bounds how long requests in flight may take on SIGTERM.
 	ShutdownTimeout time.Duration
+	// WatchWindow is how many events a watch can resume over (0: the default).
+	WatchWindow int
 	Logger          *slog.Logger
 	// Started, if set, is called with the bound address once serving.
 	Started func(addr string)
@@ -65,18 +68,34 @@ func Run(ctx context.Context, cfg Config) error {
 	if external == "" {
 		external = addr
 	}
+	// The sequence of resourceVersions and the intents of writes in
+	// flight live beside the embedded store, so they survive a restart.
+	coordinator, err := local.Open(filepath.Join(embedded.Dir(), "state"))
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer coordinator.Close()
 	eng, err := engine.New(engine.Options{
 		Embedded:        embedded,
 		EmbeddedAddress: external,
 		Remote: func(host string, plainHTTP bool) (store.Store, error) {
 			return remote.New(host, remote.WithPlainHTTP(plainHTTP))
 		},
-		Logger: log,
+		Coordinator: coordinator,
+		WatchWindow: cfg.WatchWindow,
+		StateDir:    filepath.Join(embedded.Dir(), "state"),
+		Logger:      log,
 	})
 	if err != nil {
 		ln.Close()
 		return err
 	}
+	if err := eng.Start(ctx); err != nil {
+		ln.Close()
+		return fmt.Errorf("start: %w", err)
+	}
+	defer eng.Close()
 	// Upload sessions do not survive a restart: start with an empty spool.
 	uploads := filepath.Join(embedded.Dir(), "uploads")
 	if err := os.RemoveAll(uploads); err != nil {
@@ -86,7 +105,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	reg := registry.New(embedded, registry.Options{
-		Guard:   registry.GuardFrom(eng.CheckRegistryWrite),
+		Guard:   guardFrom(eng),
 		Lock:    eng.LockEmbedded,
 		TempDir: uploads,
 		Logger:  log,
@@ -126,6 +145,19 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// guardFrom applies the engine's lifecycle rules to the /v2/ API.
+func guardFrom(eng *engine.Engine) registry.Guard {
+	ops := map[registry.Op]engine.RegistryOp{
+		registry.OpPutTag: engine.PutTag, registry.OpDeleteTag: engine.DeleteTag,
+		registry.OpDeleteManifest: engine.DeleteManifest, registry.OpDeleteBlob: engine.DeleteBlob,
+	}
+	return func(ctx context.Context, req registry.Request) error {
+		return eng.CheckRegistryWrite(ctx, engine.RegistryWrite{
+			Path: req.Repo, Op: ops[req.Op], Tag: req.Tag, Tags: req.Tags, Digest: req.Digest, Manifest: req.Manifest,
+		})
+	}
 }
 
 func rescanLoop(ctx context.Context, eng *engine.Engine, every time.Duration, log *slog.Logger) {

@@ -1,0 +1,325 @@
+package engine
+
+import (
+	"encoding/json"
+	"maps"
+	"slices"
+	"strings"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	pkgapi "pkgserver.dev/pkgserver/api/pkg/v1alpha1"
+	"pkgserver.dev/pkgserver/pkg/coord"
+	"pkgserver.dev/pkgserver/pkg/format"
+	"pkgserver.dev/pkgserver/pkg/names"
+)
+
+// The shared state on the feed mirrors the registry: which tag of which OCI
+// repository points at which manifest, and which Repository objects exist.
+//
+//	tags/<store>/<path>/<tag>   descriptor of the tagged manifest ({} for a tombstone)
+//	repos/<namespace>/<name>    descriptor of the stored Repository object
+//
+// <store> is embeddedStore or a registry host[:port]; a tag never holds "/",
+// so the last segment is the tag and the rest is the path.
+const (
+	tagPrefix  = "tags/"
+	repoPrefix = "repos/"
+	// embeddedStore names the embedded store in keys: "_" is never in a host
+	// name, and the external address may change between runs.
+	embeddedStore = "_embedded"
+)
+
+// pkgKey names one OCI repository (a package) of one store.
+type pkgKey struct{ store, path string }
+
+func (k pkgKey) String() string { return k.store + "/" + k.path }
+
+func tagKey(k pkgKey, tag string) string { return tagPrefix + k.store + "/" + k.path + "/" + tag }
+
+// parseTagKey splits a tags/ key.
+func parseTagKey(key string) (pkgKey, string, bool) {
+	rest, ok := strings.CutPrefix(key, tagPrefix)
+	if !ok {
+		return pkgKey{}, "", false
+	}
+	store, rest, ok := strings.Cut(rest, "/")
+	if !ok {
+		return pkgKey{}, "", false
+	}
+	i := strings.LastIndexByte(rest, '/')
+	if i <= 0 {
+		return pkgKey{}, "", false
+	}
+	return pkgKey{store: store, path: rest[:i]}, rest[i+1:], true
+}
+
+func repoRecordKey(k repoKey) string { return repoPrefix + k.namespace + "/" + k.name }
+
+func parseRepoKey(key string) (repoKey, bool) {
+	rest, ok := strings.CutPrefix(key, repoPrefix)
+	if !ok {
+		return repoKey{}, false
+	}
+	ns, name, ok := strings.Cut(rest, "/")
+	return repoKey{ns, name}, ok && ns != "" && name != ""
+}
+
+// tagMap is what one package's tags point at.
+type tagMap map[string]ocispec.Descriptor
+
+// tracked reports whether a tag is part of the shared state. `latest` is
+// not: the API computes the newest revision from the vN tags themselves.
+func tracked(tag string) bool { return tag != names.LatestTag }
+
+// encodeDesc is the record value of a tag.
+func encodeDesc(tag string, d ocispec.Descriptor) []byte {
+	if _, ok := names.ParseDeletedTag(tag); ok {
+		return []byte("{}") // a tombstone counts by its name alone
+	}
+	b, _ := json.Marshal(ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size})
+	return b
+}
+
+func sameDesc(a, b ocispec.Descriptor) bool {
+	return a.Digest == b.Digest && a.Size == b.Size && a.MediaType == b.MediaType
+}
+
+func decodeDesc(b []byte) (ocispec.Descriptor, bool) {
+	var d ocispec.Descriptor
+	return d, json.Unmarshal(b, &d) == nil
+}
+
+// normalize keeps what the shared state keeps of a descriptor, so a map read
+// from the registry compares equal to one built from records.
+func normalize(tag string, d ocispec.Descriptor) ocispec.Descriptor {
+	if _, ok := names.ParseDeletedTag(tag); ok {
+		return ocispec.Descriptor{}
+	}
+	return ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}
+}
+
+// diffRecords returns the records that turn old into cur for package k.
+func diffRecords(k pkgKey, old, cur tagMap) []coord.Record {
+	var out []coord.Record
+	for _, tag := range slices.Sorted(maps.Keys(cur)) {
+		d := normalize(tag, cur[tag])
+		if o, ok := old[tag]; !ok || !sameDesc(normalize(tag, o), d) {
+			out = append(out, coord.Record{Key: tagKey(k, tag), Value: encodeDesc(tag, d)})
+		}
+	}
+	for _, tag := range slices.Sorted(maps.Keys(old)) {
+		if _, ok := cur[tag]; !ok {
+			out = append(out, coord.Record{Key: tagKey(k, tag)})
+		}
+	}
+	return out
+}
+
+// tagEdit tracks what a write does to a package's tags, as the registry
+// applies it, so the records to publish follow from the write itself.
+type tagEdit struct {
+	before, after tagMap
+}
+
+func newTagEdit(cur tagMap) *tagEdit {
+	return &tagEdit{before: cur, after: maps.Clone(cur)}
+}
+
+// tag points tag at d.
+func (t *tagEdit) tag(tag string, d ocispec.Descriptor) {
+	if tracked(tag) {
+		t.after[tag] = normalize(tag, d)
+	}
+}
+
+// untag removes one tag.
+func (t *tagEdit) untag(tag string) { delete(t.after, tag) }
+
+// deleteManifest removes every tag of the manifest d, as a registry does.
+func (t *tagEdit) deleteManifest(d ocispec.Descriptor) {
+	for tag, x := range t.after {
+		if x.Digest == d.Digest {
+			delete(t.after, tag)
+		}
+	}
+}
+
+func (t *tagEdit) records(k pkgKey) []coord.Record { return diffRecords(k, t.before, t.after) }
+
+// revKinds of the tags of a package.
+func isMarker(tag string) bool {
+	_, ok := names.ParseDeletionTag(tag)
+	return ok
+}
+
+func isTombstone(tag string) bool {
+	_, ok := names.ParseDeletedTag(tag)
+	return ok
+}
+
+// isRevisionTag reports whether a tag may name a revision (its manifest decides).
+func isRevisionTag(tag string) bool {
+	return tracked(tag) && !isMarker(tag) && !isTombstone(tag)
+}
+
+// rev is one revision of a package as the tags and its manifest say.
+type rev struct {
+	tag       string
+	desc      ocispec.Descriptor
+	info      manifestInfo // as read from the manifest
+	meta      format.Meta  // info.meta with the defaults and names applied
+	n         int          // N of a vN tag, else 0
+	marker    *ocispec.Descriptor
+	lifecycle pkgapi.Lifecycle
+}
+
+// pkgState is one package: its tags and the revisions they make.
+type pkgState struct {
+	key        pkgKey
+	tags       tagMap
+	revs       []*rev // sorted by tag
+	deletedMax int    // highest N of a tombstone: numbers never come back
+	// missing lists revision tags whose manifest could not be read; they are
+	// tried again later.
+	missing []string
+}
+
+// latest is the highest N among published revisions, 0 if none.
+func (p *pkgState) latest() int {
+	n := 0
+	for _, r := range p.revs {
+		n = max(n, r.n)
+	}
+	return n
+}
+
+// next is the number the next published revision gets.
+func (p *pkgState) next() int { return max(p.latest(), p.deletedMax) + 1 }
+
+func (p *pkgState) byWorkspace(ws string) *rev {
+	for _, r := range p.revs {
+		if r.meta.Workspace == ws {
+			return r
+		}
+	}
+	return nil
+}
+
+// manifestInfo is what deriving needs of a revision manifest, decoded once.
+type manifestInfo struct {
+	artifactType string
+	meta         format.Meta
+	layers       []ocispec.Descriptor
+}
+
+func infoOf(m ocispec.Manifest) manifestInfo {
+	return manifestInfo{artifactType: m.ArtifactType, meta: format.Decode(m.Annotations), layers: m.Layers}
+}
+
+// derive builds the revisions of a package from its tags. info returns the
+// manifest of a digest (false when it cannot be read).
+func derive(k pkgKey, tags tagMap, info func(ocispec.Descriptor) (manifestInfo, bool)) *pkgState {
+	p := &pkgState{key: k, tags: tags}
+	markers := map[string]ocispec.Descriptor{}
+	var drafts, published, others []*rev
+	for _, tag := range slices.Sorted(maps.Keys(tags)) {
+		d := tags[tag]
+		switch {
+		case isTombstone(tag):
+			n, _ := names.ParseDeletedTag(tag)
+			p.deletedMax = max(p.deletedMax, n)
+			continue
+		case isMarker(tag):
+			markers[strings.TrimSuffix(tag, names.DeletionTagSuffix)] = d
+			continue
+		case !isRevisionTag(tag):
+			continue
+		}
+		m, ok := info(d)
+		if !ok {
+			p.missing = append(p.missing, tag)
+			continue
+		}
+		switch m.artifactType {
+		case format.DeletionMarkerType, format.RepositoryType, format.TombstoneType, format.IndexType:
+			continue
+		}
+		r := newRev(tag, d, m)
+		switch {
+		case r.lifecycle != pkgapi.LifecyclePublished:
+			drafts = append(drafts, r)
+		case r.n > 0:
+			published = append(published, r)
+		default:
+			others = append(others, r)
+		}
+	}
+	slices.SortFunc(published, func(a, b *rev) int { return a.n - b.n })
+	// Names must be unique: a draft owns its workspace; a published revision
+	// keeps the workspace of its annotations unless an earlier one has it,
+	// and is then named after its tag.
+	taken := map[string]bool{}
+	for _, r := range drafts {
+		taken[r.meta.Workspace] = true
+	}
+	for _, r := range slices.Concat(published, others) {
+		ws := r.meta.Workspace
+		if ws == "" || names.ValidateWorkspace(ws) != nil || taken[ws] {
+			ws = sanitizeWorkspace(r.tag)
+			for i := 2; taken[ws]; i++ {
+				ws = sanitizeWorkspace(r.tag) + "-" + itoa(i)
+			}
+		}
+		r.meta.Workspace = ws
+		taken[ws] = true
+		if d, ok := markers[r.tag]; ok {
+			r.marker = &d
+			r.lifecycle = pkgapi.LifecycleDeletionProposed
+		}
+	}
+	p.revs = slices.Concat(drafts, published, others)
+	slices.SortFunc(p.revs, func(a, b *rev) int { return strings.Compare(a.tag, b.tag) })
+	return p
+}
+
+// newRev reads a revision from its tag and manifest, applying the documented
+// defaults to what an artifact pushed by another tool leaves out.
+func newRev(tag string, desc ocispec.Descriptor, m manifestInfo) *rev {
+	r := &rev{tag: tag, desc: desc, info: m, meta: m.meta}
+	if ws, ok := names.ParseWorkspaceTag(tag); ok {
+		r.meta.Workspace = ws
+		r.meta.Revision = ""
+		r.lifecycle = pkgapi.LifecycleDraft
+		if r.meta.Lifecycle == pkgapi.LifecycleProposed {
+			r.lifecycle = pkgapi.LifecycleProposed
+		}
+		return r
+	}
+	r.lifecycle = pkgapi.LifecyclePublished
+	r.meta.Revision = tag
+	if n, ok := names.ParseRevision(tag); ok {
+		r.n = n
+	}
+	return r
+}
+
+// sanitizeWorkspace turns a tag into a workspace name: lowercase, [a-z0-9-].
+func sanitizeWorkspace(tag string) string {
+	b := []byte(strings.ToLower(tag))
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			b[i] = '-'
+		}
+	}
+	s := strings.Trim(string(b), "-")
+	if len(s) > 56 {
+		s = strings.Trim(s[:56], "-")
+	}
+	if s == "" {
+		s = "rev"
+	}
+	return s
+}
+
+func itoa(i int) string { return strings.TrimPrefix(names.RevisionTag(i), "v") }
