@@ -33,26 +33,34 @@ run: build
 tools: $(TOOLS)/registry $(TOOLS)/oras $(TOOLS)/crane $(TOOLS)/etcd $(TOOLS)/etcdctl $(TOOLS)/skopeo $(TOOLS)/chromium
 
 # Real clients and a real registry for the end-to-end tests, built from the
-# Go module proxy at pinned versions.
-$(TOOLS)/registry:
+# Go module proxy at pinned versions. Each binary depends on a stamp named
+# after its pin, so changing a pin (either way) rebuilds it; go install
+# leaves an up-to-date binary untouched, hence the touch.
+$(TOOLS)/.pins/%:
+	@mkdir -p $(@D); rm -f $(@D)/$(firstword $(subst @, ,$*))@*; touch $@
+
+$(TOOLS)/registry: $(TOOLS)/.pins/registry@$(REGISTRY_VERSION)
 	GOBIN=$(TOOLS) $(GO) install github.com/distribution/distribution/v3/cmd/registry@$(REGISTRY_VERSION)
+	@touch $@
 
-$(TOOLS)/oras:
+$(TOOLS)/oras: $(TOOLS)/.pins/oras@$(ORAS_VERSION)
 	GOBIN=$(TOOLS) $(GO) install oras.land/oras/cmd/oras@$(ORAS_VERSION)
+	@touch $@
 
-$(TOOLS)/crane:
+$(TOOLS)/crane: $(TOOLS)/.pins/crane@$(CRANE_VERSION)
 	GOBIN=$(TOOLS) $(GO) install github.com/google/go-containerregistry/cmd/crane@$(CRANE_VERSION)
+	@touch $@
 
 # etcd's go.mod files replace its sibling modules with relative paths, so
 # `go install pkg@version` refuses them. A throwaway module that requires
 # them builds the same release (checked against the checksum database).
-$(TOOLS)/etcd $(TOOLS)/etcdctl &:
-	@mkdir -p $(TOOLS)
+$(TOOLS)/etcd $(TOOLS)/etcdctl &: $(TOOLS)/.pins/etcd@$(ETCD_VERSION)
 	set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; cd "$$tmp"; \
 	$(GO) mod init pkgserver.dev/etcd-tools 2>/dev/null; \
 	$(GO) get go.etcd.io/etcd/server/v3@$(ETCD_VERSION) go.etcd.io/etcd/etcdctl/v3@$(ETCD_VERSION); \
 	$(GO) build -trimpath -o $(TOOLS)/etcd go.etcd.io/etcd/server/v3; \
 	$(GO) build -trimpath -o $(TOOLS)/etcdctl go.etcd.io/etcd/etcdctl/v3
+	@touch $(TOOLS)/etcd $(TOOLS)/etcdctl
 
 # skopeo and Chromium come from Debian: installed with apt when the command
 # is missing (as root, or through passwordless sudo), then linked into
