@@ -208,6 +208,7 @@ func (m *Member) launch() error {
 	cmd := exec.Command(m.bin, m.args...)
 	cmd.Stdout, cmd.Stderr = m.out, m.out
 	cmd.Env = cleanEnv()
+	cmd.SysProcAttr = procAttr()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", m.bin, err)
 	}
