@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sync"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"pkgserver.dev/pkgserver/pkg/errdef"
+	"pkgserver.dev/pkgserver/pkg/names"
 	"pkgserver.dev/pkgserver/pkg/store"
 )
 
@@ -37,9 +36,6 @@ var (
 // maxManifestSize bounds manifests read into memory (distribution's limit is 4 MiB).
 const maxManifestSize = 4 << 20
 
-// tagPattern is the tag grammar of the distribution spec ("Pulling manifests").
-var tagPattern = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
-
 // manifestMediaTypes are the media types stored as manifests (listed in index.json).
 var manifestMediaTypes = map[string]bool{
 	ocispec.MediaTypeImageManifest:                              true,
@@ -49,8 +45,8 @@ var manifestMediaTypes = map[string]bool{
 }
 
 func validateTag(tag string) error {
-	if !tagPattern.MatchString(tag) {
-		return fmt.Errorf("layout: tag %q: %w: must match %s", tag, errdef.ErrInvalid, tagPattern)
+	if err := names.ValidateOCITag(tag); err != nil {
+		return fmt.Errorf("layout: %w", err)
 	}
 	return nil
 }

@@ -24,6 +24,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"pkgserver.dev/pkgserver/pkg/errdef"
+	"pkgserver.dev/pkgserver/pkg/names"
 	"pkgserver.dev/pkgserver/pkg/store"
 )
 
@@ -99,7 +100,7 @@ func (s *Store) Repository(_ context.Context, name string) (store.Repository, er
 }
 
 func (s *Store) repository(name string) (*Repository, error) {
-	if err := ValidateRepositoryName(name); err != nil {
+	if err := names.ValidateOCIRepository(name); err != nil {
 		return nil, fmt.Errorf("layout: %w", err)
 	}
 	s.mu.Lock()
@@ -135,7 +136,7 @@ func (s *Store) changed(repo string) {
 // Repositories lists, in lexical order after last, the directories under
 // <dir>/repositories that hold an oci-layout file.
 func (s *Store) Repositories(ctx context.Context, last string, fn func(repos []string) error) error {
-	var names []string
+	var repos []string
 	err := filepath.WalkDir(s.root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -147,16 +148,16 @@ func (s *Store) Repositories(ctx context.Context, last string, fn func(repos []s
 		if err != nil {
 			return err
 		}
-		if name := filepath.ToSlash(rel); ValidateRepositoryName(name) == nil {
-			names = append(names, name)
+		if name := filepath.ToSlash(rel); names.ValidateOCIRepository(name) == nil {
+			repos = append(repos, name)
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("layout: list repositories: %w", err)
 	}
-	slices.Sort(names)
-	return pages(ctx, names, last, fn)
+	slices.Sort(repos)
+	return pages(ctx, repos, last, fn)
 }
 
 // pages passes the sorted names after last to fn, pageSize at a time.
