@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"slices"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
