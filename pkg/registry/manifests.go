@@ -260,6 +260,11 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 	}
 	desc := ocispec.Descriptor{MediaType: mt, Digest: d, Size: int64(len(body))}
 	if err := pushManifest(ctx, repo, desc, body, tags); err != nil {
+		// The store checks references again under its lock: a blob garbage
+		// collection removed since checkReferences is missing after all.
+		if errors.Is(err, errdef.ErrNotFound) {
+			return &Error{Code: CodeManifestBlobUnknown, Message: err.Error(), err: err}
+		}
 		return err
 	}
 	h := w.Header()
