@@ -121,7 +121,11 @@ func Run(ctx context.Context, cfg Config) error {
 		go rescanLoop(ctx, eng, cfg.RescanInterval, log)
 	}
 	if cfg.GCInterval > 0 {
-		go gc.loop(ctx, cfg.GCInterval)
+		// Stopped and waited for before the store closes (defers run last first).
+		gcCtx, stopGC := context.WithCancel(ctx)
+		gcDone := make(chan struct{})
+		go func() { defer close(gcDone); gc.loop(gcCtx, cfg.GCInterval) }()
+		defer func() { stopGC(); <-gcDone }()
 	}
 	select {
 	case err := <-errc:
