@@ -93,6 +93,7 @@ vet:
 # it) so its pass/fail count is printed.
 test: tools fmt vet
 	$(GO) test -race -count=1 -timeout 30m -skip '^TestConformance$$' ./...
+	$(GO) test -race -count=1 -timeout 10m -run '^TestConformance$$' ./pkg/store/...
 	@echo "== OCI distribution-spec conformance, embedded registry"
 	@set -o pipefail; $(GO) test -count=1 -timeout 10m -run '^TestConformance$$' -v ./pkg/registry \
 	  | tee .conformance.log | sed -n 's/^.*\(conformance: [0-9]* passed, [0-9]* failed\).*$$/\1/p; /^\(ok\|FAIL\)/p'
