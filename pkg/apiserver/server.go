@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"pkgserver.dev/pkgserver/pkg/engine"
 	"pkgserver.dev/pkgserver/pkg/errdef"
@@ -28,6 +29,8 @@ type Options struct {
 	// /v2/ API). Those routes get the logging and panic recovery middleware
 	// but not the body limit, and should write their own error bodies.
 	Mount func(e *echo.Echo)
+	// Collectors are served on /metrics beside the server's own metrics.
+	Collectors []prometheus.Collector
 }
 
 // server holds what the handlers share.
@@ -42,7 +45,7 @@ type server struct {
 // New returns an Echo instance serving svc under /apis, the discovery
 // documents, /healthz and /readyz.
 func New(svc engine.Service, opts Options) *echo.Echo {
-	s := &server{svc: svc, maxBody: opts.MaxBodyBytes, log: opts.Logger, ready: opts.Ready, metrics: newMetrics()}
+	s := &server{svc: svc, maxBody: opts.MaxBodyBytes, log: opts.Logger, ready: opts.Ready, metrics: newMetrics(opts.Collectors...)}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBodyBytes
 	}

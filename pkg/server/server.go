@@ -42,7 +42,13 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// WatchWindow is how many events a watch can resume over (0: the default).
 	WatchWindow int
-	Logger          *slog.Logger
+	// GCInterval is how often the embedded store is garbage collected;
+	// zero disables the periodic run (POST /admin/gc still works).
+	GCInterval time.Duration
+	// GCGracePeriod keeps unreferenced blobs younger than this; zero means
+	// layout.DefaultGCGrace.
+	GCGracePeriod time.Duration
+	Logger        *slog.Logger
 	// Started, if set, is called with the bound address once serving.
 	Started func(addr string)
 }
@@ -97,7 +103,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer eng.Close()
 	// Upload sessions do not survive a restart: start with an empty spool.
-	uploads := filepath.Join(embedded.Dir(), "uploads")
+	uploads := filepath.Join(embedded.Dir(), layout.UploadsDir)
 	if err := os.RemoveAll(uploads); err != nil {
 		return err
 	}
@@ -111,11 +117,16 @@ func Run(ctx context.Context, cfg Config) error {
 		Logger:  log,
 	})
 	defer reg.Close()
+	gc := newCollector(embedded, layout.GCOptions{Grace: cfg.GCGracePeriod}, log)
 	e := apiserver.New(eng, apiserver.Options{
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Logger:       log,
 		Ready:        func() error { return eng.Ready(context.Background()) },
-		Mount:        func(e *echo.Echo) { registry.Mount(e, reg) },
+		Mount: func(e *echo.Echo) {
+			registry.Mount(e, reg)
+			gc.mount(e)
+		},
+		Collectors: gc.collectors(),
 	})
 	srv := &http.Server{Handler: e, ReadHeaderTimeout: 30 * time.Second}
 
@@ -127,6 +138,13 @@ func Run(ctx context.Context, cfg Config) error {
 	go func() { errc <- srv.Serve(ln) }()
 	if cfg.RescanInterval > 0 {
 		go rescanLoop(ctx, eng, cfg.RescanInterval, log)
+	}
+	if cfg.GCInterval > 0 {
+		// Stopped and waited for before the store closes (defers run last first).
+		gcCtx, stopGC := context.WithCancel(ctx)
+		gcDone := make(chan struct{})
+		go func() { defer close(gcDone); gc.loop(gcCtx, cfg.GCInterval) }()
+		defer func() { stopGC(); <-gcDone }()
 	}
 	select {
 	case err := <-errc:
