@@ -18,8 +18,8 @@ var scenarios = []struct {
 	{name: "DataDirLock", run: testDataDirLock},
 	{name: "OrasPull", run: testOrasPull},
 	{name: "OCITags", run: testOCITags},
-	{name: "InterruptedPublish", run: testInterruptedPublish},
-	{name: "InterruptedLatest", run: testInterruptedLatest},
+	{name: "DraftBehindPublished", run: testDraftBehindPublished},
+	{name: "LatestBehindServer", run: testLatestBehindServer},
 	{name: "KillDuringWrites", embeddedOnly: true, run: testKillDuringWrites},
 }
 

@@ -341,7 +341,8 @@ const (
 	// repository on a second pkgserver.
 	mirrorDistribution mirrorTarget = iota
 	// mirrorPkgserver: the embedded registry of a second pkgserver, with the
-	// repository registered before the copy (so the package rules apply).
+	// repository registered after the copy (under a registered prefix the
+	// lifecycle rules apply: tombstones, markers and latest are pkgserver's).
 	mirrorPkgserver
 	// mirrorNoCatalog: a distribution registry behind a proxy that refuses
 	// _catalog, registered with spec.oci.packages naming the packages.
@@ -370,7 +371,6 @@ func testMirror(t *testing.T, e *interop, move transfer, target mirrorTarget) {
 		dstPrefix = harness.NoCatalogProxy(t, testregistry.Start(t)) + "/mirror/blueprints"
 	case mirrorPkgserver:
 		dstPrefix = dst.Addr + "/" + namespace + "/blueprints"
-		dc.CreateRepository(t, r)
 	}
 	srcPrefix := e.host + "/" + namespace + "/blueprints"
 	if e.b.remote {
@@ -380,6 +380,8 @@ func testMirror(t *testing.T, e *interop, move transfer, target mirrorTarget) {
 		move(t, e, e.host+"/"+p, dstPrefix+strings.TrimPrefix(e.host+"/"+p, srcPrefix))
 	}
 	switch target {
+	case mirrorPkgserver:
+		dc.CreateRepository(t, r)
 	case mirrorDistribution:
 		r.Spec.OCI = &configapi.OCIRepository{Registry: dstPrefix, PlainHTTP: true}
 		dc.CreateRepository(t, r)

@@ -182,8 +182,8 @@ func (r *registryAPI) manifest(repo, tag string) (data []byte, mediaType string)
 	return data, resp.Header.Get("Content-Type")
 }
 
-// putManifest pushes a manifest under tag.
-func (r *registryAPI) putManifest(repo, tag string, data []byte, mediaType string) {
+// tryPutManifest pushes a manifest under tag and returns the status code.
+func (r *registryAPI) tryPutManifest(repo, tag string, data []byte, mediaType string) int {
 	r.t.Helper()
 	req, _ := http.NewRequestWithContext(r.t.Context(), http.MethodPut, r.base+"/v2/"+repo+"/manifests/"+tag, bytes.NewReader(data))
 	req.Header.Set("Content-Type", mediaType)
@@ -192,17 +192,15 @@ func (r *registryAPI) putManifest(repo, tag string, data []byte, mediaType strin
 		r.t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		r.t.Fatalf("PUT manifest %s:%s: %s", repo, tag, resp.Status)
-	}
+	return resp.StatusCode
 }
 
-// testInterruptedPublish leaves the registry as a publication interrupted
-// after pushing vN but before removing the proposed manifest (what kill -9
-// in the middle of an approval leaves): the proposed manifest is pushed back
-// under its tag. The server must still show one revision under that name,
-// the published one.
-func testInterruptedPublish(t *testing.T, e *env) {
+// testDraftBehindPublished pushes a published revision's old proposed
+// manifest back under its ws.* tag, as a crash between the steps of a
+// publication once left it. Through pkgserver's /v2/ that push is refused; on
+// a registry written behind pkgserver's back the server shows the name once,
+// as the published revision, and deletes nothing (reads never write).
+func testDraftBehindPublished(t *testing.T, e *env) {
 	reg := e.registryAPI(t)
 	c := e.c
 	e.createRepo(t, "blueprints", false)
@@ -218,9 +216,15 @@ func testInterruptedPublish(t *testing.T, e *env) {
 	v1 := c.Approve(t, proposed, pkgapi.LifecyclePublished)
 	checkPublished(t, v1)
 
-	reg.putManifest(repo, tag, data, mediaType)
+	if code := reg.tryPutManifest(repo, tag, data, mediaType); !e.b.remote {
+		if code != http.StatusForbidden {
+			t.Fatalf("PUT %s:%s through pkgserver's /v2/ next to published v1: %d, want 403", repo, tag, code)
+		}
+		return
+	} else if code != http.StatusCreated {
+		t.Fatalf("PUT %s:%s behind pkgserver: %d", repo, tag, code)
+	}
 	e.restart(t)
-
 	list := c.ListRevisions(t, nil)
 	var lifecycles []string
 	for _, it := range list.Items {
@@ -229,18 +233,21 @@ func testInterruptedPublish(t *testing.T, e *env) {
 		}
 	}
 	if len(lifecycles) != 1 || lifecycles[0] != "published v1" {
-		t.Errorf("after an interrupted publication %s is listed as %q; want it once, as published v1", name, lifecycles)
+		t.Errorf("with a draft pushed behind pkgserver %s is listed as %q; want it once, as published v1", name, lifecycles)
 	}
 	if got := c.GetRevision(t, name); got.Spec.Lifecycle != pkgapi.LifecyclePublished || got.Status.OCI.Digest != v1.Status.OCI.Digest {
-		t.Errorf("after an interrupted publication GET %s: %s %s, want published %s", name, got.Spec.Lifecycle, got.Status.OCI.Digest, v1.Status.OCI.Digest)
+		t.Errorf("GET %s: %s %s, want published %s", name, got.Spec.Lifecycle, got.Status.OCI.Digest, v1.Status.OCI.Digest)
+	}
+	if got := reg.resolve(repo, tag); got == "" {
+		t.Errorf("the read deleted %s:%s", repo, tag)
 	}
 }
 
-// testInterruptedLatest leaves the registry as a publication of v2
-// interrupted after pushing v2 but before moving latest (what kill -9 in the
-// middle of an approval leaves): latest still points at v1. Once the server
-// is back, latest must point at the newest revision again, as its label says.
-func testInterruptedLatest(t *testing.T, e *env) {
+// testLatestBehindServer points latest back at v1 after v2 was published.
+// Through pkgserver's /v2/ that is refused; on a registry written behind
+// pkgserver's back the API still labels v2 latest, nothing is rewritten by
+// reads, and the next publication moves latest to it.
+func testLatestBehindServer(t *testing.T, e *env) {
 	reg := e.registryAPI(t)
 	c := e.c
 	e.createRepo(t, "blueprints", false)
@@ -254,17 +261,30 @@ func testInterruptedLatest(t *testing.T, e *env) {
 	id2.Workspace = "ws2"
 	createDraft(t, c, id2, editTask(name1), nil)
 	putFiles(t, c, harness.RevisionName(id2), map[string]string{"Kptfile": c.GetResources(t, name1).Spec.Resources["Kptfile"], "cm.yaml": configMapYAML("cm", "v2")})
-	v2 := publish(t, c, harness.RevisionName(id2))
+	publish(t, c, harness.RevisionName(id2))
 
-	reg.putManifest(repo, "latest", v1Manifest, mediaType)
-	if got := reg.resolve(repo, "latest"); got != v1.Status.OCI.Digest {
-		t.Fatalf("could not set latest back to v1: %s", got)
+	code := reg.tryPutManifest(repo, "latest", v1Manifest, mediaType)
+	if !e.b.remote {
+		if code != http.StatusForbidden {
+			t.Fatalf("PUT latest → v1 through pkgserver's /v2/: %d, want 403", code)
+		}
+		return
+	}
+	if code != http.StatusCreated || reg.resolve(repo, "latest") != v1.Status.OCI.Digest {
+		t.Fatalf("could not set latest back to v1 behind pkgserver: %d", code)
 	}
 	e.restart(t)
 	if got := c.GetRevision(t, harness.RevisionName(id2)); got.Labels[pkgapi.LatestRevisionLabel] != "true" {
 		t.Fatalf("v2 lost the latest label: %v", got.Labels)
 	}
-	if got := reg.resolve(repo, "latest"); got != v2.Status.OCI.Digest {
-		t.Errorf("after restart the registry tag latest → %s (v1), the API labels v2 (%s) latest; nothing brings them back together", got, v2.Status.OCI.Digest)
+	if got := reg.resolve(repo, "latest"); got != v1.Status.OCI.Digest {
+		t.Errorf("a read moved latest to %s; reads never write", got)
+	}
+	id3 := id1
+	id3.Workspace = "ws3"
+	createDraft(t, c, id3, editTask(name1), nil)
+	v3 := publish(t, c, harness.RevisionName(id3))
+	if got := reg.resolve(repo, "latest"); got != v3.Status.OCI.Digest {
+		t.Errorf("after publishing v3 latest → %s, want v3 %s", got, v3.Status.OCI.Digest)
 	}
 }

@@ -157,30 +157,33 @@ func (x *index) restore(cp *checkpoint, newRepo func(configapi.Repository, ocisp
 	x.hub.resetWindow(cp.Floor, tombs)
 }
 
-// readCheckpoint reads the checkpoint of dir; clean reports that no process
-// changed anything after it was written.
-func readCheckpoint(dir string) (cp *checkpoint, clean bool, err error) {
+// readCheckpoint reads the checkpoint of dir and when it was written; clean
+// reports that the process that wrote it changed nothing after.
+func readCheckpoint(dir string) (cp *checkpoint, written time.Time, clean bool, err error) {
 	f, err := os.Open(filepath.Join(dir, checkpointFile))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, false, nil
+		return nil, written, false, nil
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, written, false, err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err == nil {
+		written = fi.ModTime()
+	}
 	zr, err := gzip.NewReader(f)
 	if err != nil {
-		return nil, false, fmt.Errorf("checkpoint: %w", err)
+		return nil, written, false, fmt.Errorf("checkpoint: %w", err)
 	}
 	cp = &checkpoint{}
 	if err := json.NewDecoder(zr).Decode(cp); err != nil {
-		return nil, false, fmt.Errorf("checkpoint: %w", err)
+		return nil, written, false, fmt.Errorf("checkpoint: %w", err)
 	}
 	if cp.Version != checkpointVersion {
-		return nil, false, fmt.Errorf("checkpoint: version %d, this server reads %d", cp.Version, checkpointVersion)
+		return nil, written, false, fmt.Errorf("checkpoint: version %d, this server reads %d", cp.Version, checkpointVersion)
 	}
 	_, err = os.Stat(filepath.Join(dir, dirtyFile))
-	return cp, errors.Is(err, os.ErrNotExist), nil
+	return cp, written, errors.Is(err, os.ErrNotExist), nil
 }
 
 // writeCheckpoint replaces the checkpoint of dir durably.

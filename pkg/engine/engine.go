@@ -116,7 +116,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load coordination state: %w", err)
 	}
-	cp, clean := e.readCheckpoint(seq)
+	cp, clean := e.readCheckpoint(ctx, seq)
 	if cp != nil {
 		e.idx = newIndex(e.opts.WatchWindow, cp.Seq, e.log)
 		e.idx.restore(cp, e.newRepoState)
@@ -165,11 +165,11 @@ func (e *Engine) Start(ctx context.Context) error {
 }
 
 // readCheckpoint reads the checkpoint of StateDir, if any is usable.
-func (e *Engine) readCheckpoint(seq uint64) (*checkpoint, bool) {
+func (e *Engine) readCheckpoint(ctx context.Context, seq uint64) (*checkpoint, bool) {
 	if e.opts.StateDir == "" {
 		return nil, false
 	}
-	cp, clean, err := readCheckpoint(e.opts.StateDir)
+	cp, written, clean, err := readCheckpoint(e.opts.StateDir)
 	switch {
 	case err != nil:
 		e.log.Warn("ignoring the checkpoint; reading every registry instead", "err", err)
@@ -184,8 +184,15 @@ func (e *Engine) readCheckpoint(seq uint64) (*checkpoint, bool) {
 	}
 	if !clean {
 		e.log.Info("the last run did not stop cleanly: reading every registry before serving")
+		return cp, false
 	}
-	return cp, clean
+	if d, ok := e.opts.Embedded.(store.ChangeDetector); ok {
+		if changed, err := d.ChangedSince(ctx, written); changed || err != nil {
+			e.log.Info("the data directory changed while pkgserver was stopped: reading every registry before serving", "err", err)
+			return cp, false
+		}
+	}
+	return cp, true
 }
 
 // checkpointLoop writes the checkpoint while things change.

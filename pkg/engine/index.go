@@ -222,6 +222,9 @@ func (x *index) setPackage(em *emitter, k pkgKey, tags tagMap, manifests map[dig
 	if len(p.missing) > 0 {
 		x.log.Warn("revisions left out: their manifests cannot be read", "package", k.String(), "tags", p.missing)
 	}
+	if len(p.shadowed) > 0 {
+		x.log.Warn("drafts left out: a published revision has their workspace (pushed behind pkgserver?)", "package", k.String(), "tags", p.shadowed)
+	}
 	if len(tags) == 0 {
 		delete(x.pkgs, k)
 		p = nil

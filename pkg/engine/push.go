@@ -28,16 +28,23 @@ func (e *Engine) pushBlob(ctx context.Context, rs *repoState, repo content.Stora
 	return nil
 }
 
-// forgetBlobs drops what is remembered of the blobs of a manifest and checks
-// that they are really there; false when a blob is missing for good.
-func (e *Engine) forgetBlobs(ctx context.Context, rs *repoState, repo content.Storage, k pkgKey, layers []ocispec.Descriptor) bool {
-	for _, d := range append([]ocispec.Descriptor{format.Empty.Descriptor}, layers...) {
-		e.blobs.Delete(k.String() + "@" + d.Digest.String())
-	}
-	if err := e.pushBlob(ctx, rs, repo, k, format.Empty); err != nil {
-		return false
+// forgetBlobs drops what is remembered of the blobs of a manifest, pushes
+// again those it has the bytes of, and checks the others are really there;
+// false when a blob is missing for good.
+func (e *Engine) forgetBlobs(ctx context.Context, rs *repoState, repo content.Storage, k pkgKey, have []format.Blob, layers []ocispec.Descriptor) bool {
+	pushed := map[string]bool{}
+	for _, b := range have {
+		e.blobs.Delete(k.String() + "@" + b.Descriptor.Digest.String())
+		if err := e.pushBlob(ctx, rs, repo, k, b); err != nil {
+			return false
+		}
+		pushed[b.Descriptor.Digest.String()] = true
 	}
 	for _, l := range layers {
+		if pushed[l.Digest.String()] {
+			continue
+		}
+		e.blobs.Delete(k.String() + "@" + l.Digest.String())
 		if ok, err := repo.Exists(ctx, l); err != nil || !ok {
 			return false
 		}

@@ -230,25 +230,12 @@ func validateRepository(r *configapi.Repository) error {
 	if host == "" || strings.ContainsAny(host, " \t/@") || strings.Contains(r.Spec.OCI.Registry, "://") {
 		return fmt.Errorf("%w: spec.oci.registry: %q is not host[:port]/path", errdef.ErrInvalid, r.Spec.OCI.Registry)
 	}
-	if prefix != "" && !validOCIPath(prefix) {
-		return fmt.Errorf("%w: spec.oci.registry: path %q is not a valid OCI repository path (lowercase letters, digits, separators . _ __ - and /)", errdef.ErrInvalid, prefix)
+	if prefix != "" {
+		if err := names.ValidateOCIRepository(prefix); err != nil {
+			return fmt.Errorf("spec.oci.registry: path: %w", err)
+		}
 	}
 	return nil
-}
-
-func validOCIPath(p string) bool {
-	for _, seg := range strings.Split(p, "/") {
-		if seg == "" {
-			return false
-		}
-		for i, c := range seg {
-			alnum := c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
-			if !alnum && (i == 0 || i == len(seg)-1 || !strings.ContainsRune("._-", c)) {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 func equalJSON(a, b any) bool {

@@ -698,24 +698,25 @@ func (e *Engine) rewrite(ctx context.Context, t *txn, s snap, meta format.Meta, 
 // writeRevision pushes a revision's blobs and manifest and tags it. With files
 // it packs a new layer; otherwise it reuses layers.
 func (e *Engine) writeRevision(ctx context.Context, rs *repoState, repo store.Repository, k pkgKey, tag string, meta format.Meta, files map[string]string, layers []ocispec.Descriptor) (ocispec.Descriptor, error) {
+	blobs := []format.Blob{format.Empty}
 	if files != nil {
 		layer, err := format.PackLayer(meta.Package, files)
 		if err != nil {
 			return ocispec.Descriptor{}, err
 		}
-		if err := e.pushBlob(ctx, rs, repo, k, format.Blob(layer)); err != nil {
-			return ocispec.Descriptor{}, err
-		}
+		blobs = append(blobs, format.Blob(layer))
 		layers = []ocispec.Descriptor{layer.Descriptor}
 	}
-	if err := e.pushBlob(ctx, rs, repo, k, format.Empty); err != nil {
-		return ocispec.Descriptor{}, err
+	for _, b := range blobs {
+		if err := e.pushBlob(ctx, rs, repo, k, b); err != nil {
+			return ocispec.Descriptor{}, err
+		}
 	}
 	manifest := format.Manifest(meta, layers...)
 	if err := pushManifest(ctx, repo, manifest, tag); err != nil {
 		// A blob remembered as stored may be gone (garbage collection):
-		// check them again and retry once.
-		if !e.forgetBlobs(ctx, rs, repo, k, layers) {
+		// push what we have again, check the rest, and retry once.
+		if !e.forgetBlobs(ctx, rs, repo, k, blobs, layers) {
 			return ocispec.Descriptor{}, err
 		}
 		if err := pushManifest(ctx, repo, manifest, tag); err != nil {

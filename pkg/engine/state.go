@@ -183,6 +183,8 @@ type pkgState struct {
 	// missing lists revision tags whose manifest could not be read; they are
 	// tried again later.
 	missing []string
+	// shadowed lists draft tags whose workspace a published revision has.
+	shadowed []string
 }
 
 // latest is the highest N among published revisions, 0 if none.
@@ -256,13 +258,12 @@ func derive(k pkgKey, tags tagMap, info func(ocispec.Descriptor) (manifestInfo, 
 		}
 	}
 	slices.SortFunc(published, func(a, b *rev) int { return a.n - b.n })
-	// Names must be unique: a draft owns its workspace; a published revision
-	// keeps the workspace of its annotations unless an earlier one has it,
-	// and is then named after its tag.
+	// Names must be unique, and a published revision's name never changes:
+	// it keeps the workspace of its annotations unless an earlier revision
+	// has it (then it is named after its tag). A draft whose workspace a
+	// published revision has can only come from a push behind pkgserver; it
+	// is left out (and left alone: reads never write).
 	taken := map[string]bool{}
-	for _, r := range drafts {
-		taken[r.meta.Workspace] = true
-	}
 	for _, r := range slices.Concat(published, others) {
 		ws := r.meta.Workspace
 		if ws == "" || names.ValidateWorkspace(ws) != nil || taken[ws] {
@@ -278,6 +279,13 @@ func derive(k pkgKey, tags tagMap, info func(ocispec.Descriptor) (manifestInfo, 
 			r.lifecycle = pkgapi.LifecycleDeletionProposed
 		}
 	}
+	drafts = slices.DeleteFunc(drafts, func(r *rev) bool {
+		if taken[r.meta.Workspace] {
+			p.shadowed = append(p.shadowed, r.tag)
+			return true
+		}
+		return false
+	})
 	p.revs = slices.Concat(drafts, published, others)
 	slices.SortFunc(p.revs, func(a, b *rev) int { return strings.Compare(a.tag, b.tag) })
 	return p

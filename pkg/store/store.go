@@ -6,6 +6,7 @@ package store
 import (
 	"context"
 	"io"
+	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
@@ -82,4 +83,11 @@ type SubjectlessDeleter interface {
 // Pinger checks that the registry answers (GET /v2/), cheaply.
 type Pinger interface {
 	Ping(ctx context.Context) error
+}
+
+// ChangeDetector is implemented by stores that can tell cheaply whether
+// anything changed after a moment (the embedded store: nobody else writes it
+// while pkgserver runs, but anyone may while it is stopped).
+type ChangeDetector interface {
+	ChangedSince(ctx context.Context, t time.Time) (bool, error)
 }
