@@ -47,7 +47,7 @@ func TestWatch(t *testing.T) {
 			fed: []engine.Event{
 				{Type: "MODIFIED", Object: withLabel(prIn("default", "z"), "app", "web"), Old: prIn("default", "z")}, // enters: ADDED
 				{Type: "MODIFIED", Object: prIn("default", "z"), Old: withLabel(prIn("default", "z"), "app", "web")}, // leaves: DELETED
-				{Type: "DELETED", Object: prIn("default", "z")},                                                       // not selected: nothing
+				{Type: "DELETED", Object: prIn("default", "z")},                                                      // not selected: nothing
 				{Type: "MODIFIED", Object: withLabel(prIn("default", "w"), "app", "web"), Old: prIn("default", "w")}, // enters: ADDED
 				{Type: "MODIFIED", Object: withLabel(prIn("default", "w"), "app", "web"), Old: withLabel(prIn("default", "w"), "app", "web")},
 			},
