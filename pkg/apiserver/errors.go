@@ -27,12 +27,12 @@ var statusTable = []struct {
 	{errdef.ErrInvalid, http.StatusUnprocessableEntity, metav1.StatusReasonInvalid},
 	{errdef.ErrBadRequest, http.StatusBadRequest, metav1.StatusReasonBadRequest},
 	{errdef.ErrForbidden, http.StatusForbidden, metav1.StatusReasonForbidden},
+	{errdef.ErrUnauthorized, http.StatusUnauthorized, metav1.StatusReasonUnauthorized},
 	{errdef.ErrTooLarge, http.StatusRequestEntityTooLarge, metav1.StatusReasonRequestEntityTooLarge},
 	{errdef.ErrUnavailable, http.StatusServiceUnavailable, metav1.StatusReasonServiceUnavailable},
 	{errdef.ErrGone, http.StatusGone, metav1.StatusReasonExpired},
 	{nil, http.StatusMethodNotAllowed, metav1.StatusReasonMethodNotAllowed},
 	{nil, http.StatusUnsupportedMediaType, metav1.StatusReasonUnsupportedMediaType},
-	{nil, http.StatusUnauthorized, metav1.StatusReasonUnauthorized},
 	{nil, http.StatusGatewayTimeout, metav1.StatusReasonTimeout},
 	{nil, http.StatusTooManyRequests, metav1.StatusReasonTooManyRequests},
 }
