@@ -26,6 +26,7 @@ func main() {
 	flag.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 0, "how long requests in flight may finish after SIGTERM (default 30s)")
 	flag.TextVar(&level, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	pprofAddr := flag.String("pprof-listen", "", "serve Go's net/http/pprof on this address (off when empty)")
+	securityFlags(flag.CommandLine, &cfg.Security)
 	flag.Parse()
 	if *pprofAddr != "" {
 		// A separate listener: profiles are for operators, never on the API port.

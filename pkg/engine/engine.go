@@ -13,8 +13,9 @@ import (
 	"pkgserver.dev/pkgserver/pkg/store"
 )
 
-// StoreFactory opens a remote registry `host[:port]`.
-type StoreFactory func(host string, plainHTTP bool) (store.Store, error)
+// StoreFactory opens a remote registry `host[:port]` for a Repository of
+// namespace whose spec.oci.secretRef names credentials ("" for none).
+type StoreFactory func(host string, plainHTTP bool, namespace, credentials string) (store.Store, error)
 
 // Options configure an Engine.
 type Options struct {
@@ -26,6 +27,9 @@ type Options struct {
 	EmbeddedAddress string
 	// Remote opens remote registries; nil refuses repositories that name one.
 	Remote StoreFactory
+	// ValidateRepository, when set, vets a Repository before it is stored
+	// (allowed registries, credentials); its error is returned as is.
+	ValidateRepository func(*configapi.Repository) error
 	// Config is where Repository objects live; nil means Embedded.
 	Config store.Store
 	// Now is the clock; nil means time.Now.
@@ -150,7 +154,7 @@ func (e *Engine) embeddedChanged(path string) {
 }
 
 // storeFor returns the store of a repository spec.
-func (e *Engine) storeFor(host string, plainHTTP bool) (store.Store, error) {
+func (e *Engine) storeFor(host string, plainHTTP bool, namespace, credentials string) (store.Store, error) {
 	if host == "" {
 		return e.opts.Embedded, nil
 	}
@@ -158,12 +162,15 @@ func (e *Engine) storeFor(host string, plainHTTP bool) (store.Store, error) {
 		return nil, fmt.Errorf("%w: spec.oci.registry: remote registries are not enabled", errdef.ErrInvalid)
 	}
 	key := fmt.Sprintf("%s|%t", host, plainHTTP)
+	if credentials != "" { // a store per credentials entry and namespace: never shared
+		key += "|" + namespace + "|" + credentials
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if s, ok := e.remotes[key]; ok {
 		return s, nil
 	}
-	s, err := e.opts.Remote(host, plainHTTP)
+	s, err := e.opts.Remote(host, plainHTTP, namespace, credentials)
 	if err != nil {
 		return nil, err
 	}

@@ -174,6 +174,11 @@ func (e *Engine) CreateRepository(ctx context.Context, r *configapi.Repository) 
 	if err := validateRepository(r); err != nil {
 		return nil, err
 	}
+	if v := e.opts.ValidateRepository; v != nil {
+		if err := v(r); err != nil {
+			return nil, err
+		}
+	}
 	k := repoKey{r.Namespace, r.Name}
 	defer e.lockPackage("repo/" + k.tag())()
 	if _, err := e.repository(ctx, r.Namespace, r.Name); err == nil {
@@ -192,6 +197,11 @@ func (e *Engine) CreateRepository(ctx context.Context, r *configapi.Repository) 
 func (e *Engine) UpdateRepository(ctx context.Context, r *configapi.Repository) (*configapi.Repository, error) {
 	if err := validateRepository(r); err != nil {
 		return nil, err
+	}
+	if v := e.opts.ValidateRepository; v != nil {
+		if err := v(r); err != nil {
+			return nil, err
+		}
 	}
 	defer e.lockPackage("repo/" + repoKey{r.Namespace, r.Name}.tag())()
 	cur, err := e.repository(ctx, r.Namespace, r.Name)
@@ -278,18 +288,21 @@ func (e *Engine) saveRepository(ctx context.Context, r *configapi.Repository) (*
 
 func (e *Engine) newRepoState(r configapi.Repository, desc ocispec.Descriptor) (*repoState, error) {
 	rs := &repoState{obj: r, desc: desc, deployment: r.Spec.Deployment}
-	var host string
+	var host, creds string
 	var plain bool
 	if r.Spec.OCI != nil && r.Spec.OCI.Registry != "" {
 		host, rs.prefix, _ = strings.Cut(r.Spec.OCI.Registry, "/")
 		plain = r.Spec.OCI.PlainHTTP
 		rs.host = host
+		if r.Spec.OCI.SecretRef != nil {
+			creds = r.Spec.OCI.SecretRef.Name
+		}
 	} else {
 		rs.embedded = true
 		rs.host = e.opts.EmbeddedAddress
 		rs.prefix = r.Namespace + "/" + r.Name
 	}
-	s, err := e.storeFor(host, plain)
+	s, err := e.storeFor(host, plain, r.Namespace, creds)
 	if err != nil {
 		return nil, err
 	}

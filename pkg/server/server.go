@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,11 +17,10 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"pkgserver.dev/pkgserver/pkg/apiserver"
+	"pkgserver.dev/pkgserver/pkg/auth/registryauth"
 	"pkgserver.dev/pkgserver/pkg/engine"
 	"pkgserver.dev/pkgserver/pkg/registry"
-	"pkgserver.dev/pkgserver/pkg/store"
 	"pkgserver.dev/pkgserver/pkg/store/layout"
-	"pkgserver.dev/pkgserver/pkg/store/remote"
 )
 
 // Config is what the pkgserver command configures.
@@ -42,6 +42,9 @@ type Config struct {
 	Logger          *slog.Logger
 	// Started, if set, is called with the bound address once serving.
 	Started func(addr string)
+	// Security is TLS, authentication, authorization, audit and the
+	// outbound policy (security.go).
+	Security Security
 }
 
 // Run serves until ctx is done, then finishes requests in flight and returns.
@@ -50,6 +53,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if log == nil {
 		log = slog.Default()
 	}
+	sec, err := cfg.Security.build(cfg.Listen, log)
+	if err != nil {
+		return err
+	}
+	defer sec.close()
 	embedded, err := layout.Open(cfg.DataDir)
 	if err != nil {
 		return err
@@ -66,12 +74,11 @@ func Run(ctx context.Context, cfg Config) error {
 		external = addr
 	}
 	eng, err := engine.New(engine.Options{
-		Embedded:        embedded,
-		EmbeddedAddress: external,
-		Remote: func(host string, plainHTTP bool) (store.Store, error) {
-			return remote.New(host, remote.WithPlainHTTP(plainHTTP))
-		},
-		Logger: log,
+		Embedded:           embedded,
+		EmbeddedAddress:    external,
+		Remote:             sec.remoteStores,
+		ValidateRepository: sec.outbound.ValidateRepository,
+		Logger:             log,
 	})
 	if err != nil {
 		ln.Close()
@@ -96,11 +103,29 @@ func Run(ctx context.Context, cfg Config) error {
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Logger:       log,
 		Ready:        func() error { return eng.Ready(context.Background()) },
-		Mount:        func(e *echo.Echo) { registry.Mount(e, reg) },
+		Mount: func(e *echo.Echo) {
+			var v2 http.Handler = reg
+			if sec.guardsRegistry() {
+				v2 = registryauth.Authorize(reg, registryauth.Options{
+					Authorizer: sec.authorizer, Owner: eng.OwnerOf, TagExists: tagExists(embedded),
+					Challenge: sec.chain.Configured(), Service: tokenService, RealmPath: tokenRealm,
+				})
+			}
+			registry.Mount(e, v2)
+			e.Any(tokenRealm, echo.WrapHandler(sec.issuer.TokenHandler(sec.tokens, sec.chain.Anonymous)))
+		},
+		Auth: sec.apiAuth(),
 	})
 	srv := &http.Server{Handler: e, ReadHeaderTimeout: 30 * time.Second}
+	scheme := "http://"
+	if sec.tls != nil {
+		srv.TLSConfig = sec.tls
+		ln = tls.NewListener(ln, sec.tls)
+		scheme = "https://"
+	}
 
-	log.Info("pkgserver listening", "address", "http://"+addr, "external", external, "data", embedded.Dir())
+	log.Info("pkgserver listening", "address", scheme+addr, "external", external, "data", embedded.Dir(),
+		"authentication", sec.chain.Configured(), "authorization", fmt.Sprintf("%T", sec.authorizer))
 	if cfg.Started != nil {
 		cfg.Started(addr)
 	}

@@ -26,7 +26,7 @@ type Client struct {
 	Base string
 	// Namespace is where objects are created and read.
 	Namespace string
-	// User, when set, is sent as X-Remote-User.
+	// User, when set, is impersonated (Impersonate-User, as kubectl --as).
 	User string
 	HTTP *http.Client
 }
@@ -110,7 +110,7 @@ func (c *Client) Do(ctx context.Context, method, path string, body any) (*Respon
 	}
 	req.Header.Set("Accept", "application/json")
 	if c.User != "" {
-		req.Header.Set("X-Remote-User", c.User)
+		req.Header.Set("Impersonate-User", c.User)
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
