@@ -1,12 +1,15 @@
 package apiserver
 
 import (
+	"bytes"
+	"mime"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 	authnv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apiserver/pkg/authentication/user"
 
 	"pkgserver.dev/pkgserver/pkg/auth/audit"
@@ -25,6 +28,29 @@ func registerReviews(e *echo.Echo, s *server) {
 	e.POST("/apis/authorization.k8s.io/v1/selfsubjectrulesreviews", s.selfSubjectRulesReview)
 }
 
+// protobufMagic starts the Kubernetes protobuf envelope (runtime.Unknown).
+var protobufMagic = []byte{0x6b, 0x38, 0x73, 0x00}
+
+// decodeReview reads a review body: JSON or YAML like every body, or the
+// protobuf kubectl sends for these built-in kinds (it does not fall back to
+// JSON when refused).
+func decodeReview(c echo.Context, limit int64, v interface{ Unmarshal([]byte) error }) error {
+	mt, _, _ := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
+	if mt != "application/vnd.kubernetes.protobuf" {
+		return decodeBody(c, limit, v)
+	}
+	data, err := readBody(c.Request(), limit)
+	if err != nil {
+		return err
+	}
+	raw, ok := bytes.CutPrefix(data, protobufMagic)
+	var u runtime.Unknown
+	if !ok || u.Unmarshal(raw) != nil || v.Unmarshal(u.Raw) != nil {
+		return newError(errdef.ErrBadRequest, "the protobuf body is not a Kubernetes object")
+	}
+	return nil
+}
+
 func requestUser(c echo.Context) user.Info {
 	if u, ok := authn.UserFrom(c.Request().Context()); ok {
 		return u
@@ -34,7 +60,7 @@ func requestUser(c echo.Context) user.Info {
 
 func (s *server) selfSubjectReview(c echo.Context) error {
 	var in authnv1.SelfSubjectReview
-	if err := decodeBody(c, s.maxBody, &in); err != nil {
+	if err := decodeReview(c, s.maxBody, &in); err != nil {
 		return err
 	}
 	out := authnv1.SelfSubjectReview{
@@ -47,7 +73,7 @@ func (s *server) selfSubjectReview(c echo.Context) error {
 
 func (s *server) selfSubjectAccessReview(c echo.Context) error {
 	var in authzv1.SelfSubjectAccessReview
-	if err := decodeBody(c, s.maxBody, &in); err != nil {
+	if err := decodeReview(c, s.maxBody, &in); err != nil {
 		return err
 	}
 	ra, nra := in.Spec.ResourceAttributes, in.Spec.NonResourceAttributes
@@ -76,7 +102,7 @@ func (s *server) selfSubjectAccessReview(c echo.Context) error {
 
 func (s *server) selfSubjectRulesReview(c echo.Context) error {
 	var in authzv1.SelfSubjectRulesReview
-	if err := decodeBody(c, s.maxBody, &in); err != nil {
+	if err := decodeReview(c, s.maxBody, &in); err != nil {
 		return err
 	}
 	out := authzv1.SelfSubjectRulesReview{

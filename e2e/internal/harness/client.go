@@ -28,7 +28,9 @@ type Client struct {
 	Namespace string
 	// User, when set, is impersonated (Impersonate-User, as kubectl --as).
 	User string
-	HTTP *http.Client
+	// Token, when set, is sent as the bearer token.
+	Token string
+	HTTP  *http.Client
 }
 
 // NewClient returns a Client for base and namespace.
@@ -111,6 +113,9 @@ func (c *Client) Do(ctx context.Context, method, path string, body any) (*Respon
 	req.Header.Set("Accept", "application/json")
 	if c.User != "" {
 		req.Header.Set("Impersonate-User", c.User)
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
