@@ -112,7 +112,7 @@ func Run(ctx context.Context, cfg Config) error {
 				})
 			}
 			registry.Mount(e, v2)
-			e.Any(tokenRealm, echo.WrapHandler(sec.issuer.TokenHandler(sec.tokens, sec.chain.Anonymous)))
+			e.Any(tokenRealm, echo.WrapHandler(sec.issuer.TokenHandler(sec.tokens, sec.chain.Anonymous || !sec.chain.Configured())))
 		},
 		Auth: sec.apiAuth(),
 	})
