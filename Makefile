@@ -3,12 +3,22 @@
 SHELL := /bin/bash
 GO ?= go
 TOOLS := $(CURDIR)/.tools/bin
+# The tools the tests run, pinned here and nowhere else. Go tools are built
+# from the Go module proxy at these versions; Debian packages come from apt at
+# the distribution's current version (old ones leave the archive).
 REGISTRY_VERSION := v3.1.2
 ORAS_VERSION := v1.3.6
 CRANE_VERSION := v0.22.1
+ETCD_VERSION := v3.7.3
+APT_skopeo := skopeo
+APT_chromium := chromium fonts-liberation
 export PKGSERVER_REGISTRY_BIN := $(TOOLS)/registry
 export PKGSERVER_ORAS_BIN := $(TOOLS)/oras
 export PKGSERVER_CRANE_BIN := $(TOOLS)/crane
+export PKGSERVER_ETCD_BIN := $(TOOLS)/etcd
+export PKGSERVER_ETCDCTL_BIN := $(TOOLS)/etcdctl
+export PKGSERVER_SKOPEO_BIN := $(TOOLS)/skopeo
+export PKGSERVER_CHROMIUM_BIN := $(TOOLS)/chromium
 
 .PHONY: all build run test test-unit test-e2e tools generate fmt vet fuzz bench clean
 
@@ -20,18 +30,53 @@ build:
 run: build
 	./bin/pkgserver $(ARGS)
 
-tools: $(TOOLS)/registry $(TOOLS)/oras $(TOOLS)/crane
+tools: $(TOOLS)/registry $(TOOLS)/oras $(TOOLS)/crane $(TOOLS)/etcd $(TOOLS)/etcdctl $(TOOLS)/skopeo $(TOOLS)/chromium
 
 # Real clients and a real registry for the end-to-end tests, built from the
-# Go module proxy at pinned versions.
-$(TOOLS)/registry:
+# Go module proxy at pinned versions. Each binary depends on a stamp named
+# after its pin, so changing a pin (either way) rebuilds it; go install
+# leaves an up-to-date binary untouched, hence the touch.
+$(TOOLS)/.pins/%:
+	@mkdir -p $(@D); rm -f $(@D)/$(firstword $(subst @, ,$*))@*; touch $@
+
+$(TOOLS)/registry: $(TOOLS)/.pins/registry@$(REGISTRY_VERSION)
 	GOBIN=$(TOOLS) $(GO) install github.com/distribution/distribution/v3/cmd/registry@$(REGISTRY_VERSION)
+	@touch $@
 
-$(TOOLS)/oras:
+$(TOOLS)/oras: $(TOOLS)/.pins/oras@$(ORAS_VERSION)
 	GOBIN=$(TOOLS) $(GO) install oras.land/oras/cmd/oras@$(ORAS_VERSION)
+	@touch $@
 
-$(TOOLS)/crane:
+$(TOOLS)/crane: $(TOOLS)/.pins/crane@$(CRANE_VERSION)
 	GOBIN=$(TOOLS) $(GO) install github.com/google/go-containerregistry/cmd/crane@$(CRANE_VERSION)
+	@touch $@
+
+# etcd's go.mod files replace its sibling modules with relative paths, so
+# `go install pkg@version` refuses them. A throwaway module that requires
+# them builds the same release (checked against the checksum database).
+$(TOOLS)/etcd $(TOOLS)/etcdctl &: $(TOOLS)/.pins/etcd@$(ETCD_VERSION)
+	set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; cd "$$tmp"; \
+	$(GO) mod init pkgserver.dev/etcd-tools 2>/dev/null; \
+	$(GO) get go.etcd.io/etcd/server/v3@$(ETCD_VERSION) go.etcd.io/etcd/etcdctl/v3@$(ETCD_VERSION); \
+	$(GO) build -trimpath -o $(TOOLS)/etcd go.etcd.io/etcd/server/v3; \
+	$(GO) build -trimpath -o $(TOOLS)/etcdctl go.etcd.io/etcd/etcdctl/v3
+	@touch $(TOOLS)/etcd $(TOOLS)/etcdctl
+
+# skopeo and Chromium come from Debian: installed with apt when the command
+# is missing (as root, or through passwordless sudo), then linked into
+# .tools/bin so every tool the tests run is found in one directory.
+$(TOOLS)/skopeo $(TOOLS)/chromium:
+	@set -e; cmd=$(@F); pkgs="$(APT_$(@F))"; \
+	if ! command -v $$cmd >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; \
+	  elif sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	  else echo "make tools: $$cmd is missing; install the Debian packages $$pkgs as root (apt-get install -y $$pkgs), then run make tools again" >&2; exit 1; fi; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  install="$$sudo apt-get install -y -q --no-install-recommends $$pkgs"; \
+	  echo "$$install"; \
+	  $$install || { $$sudo apt-get update -q && $$install; }; \
+	fi; \
+	mkdir -p $(TOOLS); ln -sf "$$(command -v $$cmd)" $@
 
 # Regenerates the DeepCopy methods of the API types after they change.
 generate:
@@ -48,6 +93,7 @@ vet:
 # it) so its pass/fail count is printed.
 test: tools fmt vet
 	$(GO) test -race -count=1 -timeout 30m -skip '^TestConformance$$' ./...
+	$(GO) test -race -count=1 -timeout 10m -run '^TestConformance$$' ./pkg/store/...
 	@echo "== OCI distribution-spec conformance, embedded registry"
 	@set -o pipefail; $(GO) test -count=1 -timeout 10m -run '^TestConformance$$' -v ./pkg/registry \
 	  | tee .conformance.log | sed -n 's/^.*\(conformance: [0-9]* passed, [0-9]* failed\).*$$/\1/p; /^\(ok\|FAIL\)/p'

@@ -28,6 +28,7 @@ func run(m *testing.M) int {
 	harness.DefaultTool(root, harness.EnvRegistryBin, "registry")
 	harness.DefaultTool(root, harness.EnvOrasBin, "oras")
 	harness.DefaultTool(root, harness.EnvCraneBin, "crane")
+	harness.DefaultTool(root, harness.EnvSkopeoBin, "skopeo")
 	dir, err := os.MkdirTemp("", "pkgserver-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)

@@ -19,6 +19,7 @@ import (
 	pkgapi "pkgserver.dev/pkgserver/api/pkg/v1alpha1"
 	"pkgserver.dev/pkgserver/pkg/format"
 	"pkgserver.dev/pkgserver/pkg/names"
+	"pkgserver.dev/pkgserver/pkg/store/layout"
 )
 
 // RevisionsPerPackage is how many published revisions each pre-filled package has.
@@ -96,7 +97,7 @@ func FillLayout(ctx context.Context, dataDir, prefix string, from, to int, pool 
 				return err
 			}
 			p := fillPackageAt(prefix, i, pool)
-			return writeLayout(filepath.Join(dataDir, "repositories", filepath.FromSlash(p.path)), p)
+			return writeLayout(layout.RepositoryDir(dataDir, p.path), p)
 		})
 	}
 	if err := g.Wait(); err != nil {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"pkgserver.dev/pkgserver/pkg/auth/authn"
 	"pkgserver.dev/pkgserver/pkg/engine"
@@ -30,6 +31,8 @@ type Options struct {
 	// authentication middleware but not the body limit, and should write
 	// their own error bodies.
 	Mount func(e *echo.Echo)
+	// Collectors are served on /metrics beside the server's own metrics.
+	Collectors []prometheus.Collector
 	// Auth authenticates, authorizes and audits every request (auth.go);
 	// the zero value lets everyone do everything.
 	Auth Auth
@@ -48,7 +51,7 @@ type server struct {
 // New returns an Echo instance serving svc under /apis, the discovery
 // documents, /healthz and /readyz.
 func New(svc engine.Service, opts Options) *echo.Echo {
-	s := &server{svc: svc, maxBody: opts.MaxBodyBytes, log: opts.Logger, ready: opts.Ready, metrics: newMetrics(), auth: opts.Auth}
+	s := &server{svc: svc, maxBody: opts.MaxBodyBytes, log: opts.Logger, ready: opts.Ready, metrics: newMetrics(opts.Collectors...), auth: opts.Auth}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBodyBytes
 	}

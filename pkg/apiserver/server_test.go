@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	configapi "pkgserver.dev/pkgserver/api/config/v1alpha1"
@@ -627,6 +628,16 @@ func TestMetricsCountRequests(t *testing.T) {
 	rec := serve(t, h, call{method: "GET", path: "/metrics"})
 	want := `pkgserver_http_requests_total{code="404",method="GET",route="/apis/pkg.pkgserver.dev/v1alpha1/namespaces/:namespace/packagerevisions/:name"} 1`
 	if !strings.Contains(rec.Body.String(), want) {
+		t.Fatalf("metrics lack %s:\n%s", want, rec.Body.String())
+	}
+}
+
+// TestMetricsCollectors: Options.Collectors are served on /metrics.
+func TestMetricsCollectors(t *testing.T) {
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "pkgserver_test_extra_total", Help: "A test counter."})
+	c.Add(3)
+	rec := serve(t, New(newFake(), Options{Collectors: []prometheus.Collector{c}}), call{method: "GET", path: "/metrics"})
+	if want := "pkgserver_test_extra_total 3"; !strings.Contains(rec.Body.String(), want) {
 		t.Fatalf("metrics lack %s:\n%s", want, rec.Body.String())
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -16,11 +15,9 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"pkgserver.dev/pkgserver/pkg/errdef"
+	"pkgserver.dev/pkgserver/pkg/names"
 	"pkgserver.dev/pkgserver/pkg/store"
 )
-
-// tagPattern is the <reference> tag grammar ("Pulling manifests").
-var tagPattern = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
 
 // Media types of the manifests the registry stores; others are refused
 // because the store would keep them as plain blobs.
@@ -59,8 +56,8 @@ func parseReference(s string) (reference, error) {
 		d, err := parseDigest(s)
 		return reference{digest: d}, err
 	}
-	if !tagPattern.MatchString(s) {
-		return reference{}, newError(CodeManifestInvalid, "invalid tag %q", s)
+	if err := names.ValidateOCITag(s); err != nil {
+		return reference{}, wrap(CodeManifestInvalid, err)
 	}
 	return reference{tag: s}, nil
 }
@@ -221,8 +218,8 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 	}
 	tags := req.URL.Query()["tag"]
 	for _, t := range tags {
-		if !tagPattern.MatchString(t) {
-			return newError(CodeManifestInvalid, "invalid tag %q", t)
+		if err := names.ValidateOCITag(t); err != nil {
+			return wrap(CodeManifestInvalid, err)
 		}
 	}
 	if ref.tag != "" {
@@ -263,6 +260,11 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 	}
 	desc := ocispec.Descriptor{MediaType: mt, Digest: d, Size: int64(len(body))}
 	if err := pushManifest(ctx, repo, desc, body, tags); err != nil {
+		// The store checks references again under its lock: a blob garbage
+		// collection removed since checkReferences is missing after all.
+		if errors.Is(err, errdef.ErrNotFound) {
+			return &Error{Code: CodeManifestBlobUnknown, Message: err.Error(), err: err}
+		}
 		return err
 	}
 	h := w.Header()

@@ -16,10 +16,13 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
+
+	"pkgserver.dev/pkgserver/pkg/store/layout"
 )
 
-// uploadPrefix names our temp files, so stale ones can be found and removed.
-const uploadPrefix = "pkgserver-upload-"
+// uploadPrefix names our temp files, so stale ones can be found and removed
+// (by the embedded store's garbage collection too).
+const uploadPrefix = layout.UploadFilePrefix
 
 var noModTime time.Time
 

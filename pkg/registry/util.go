@@ -10,12 +10,12 @@ import (
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 
-	"pkgserver.dev/pkgserver/pkg/store/layout"
+	"pkgserver.dev/pkgserver/pkg/names"
 )
 
 // validateName checks the <name> grammar of the spec ("Pulling manifests").
 func validateName(name string) error {
-	if err := layout.ValidateRepositoryName(name); err != nil {
+	if err := names.ValidateOCIRepository(name); err != nil {
 		return wrap(CodeNameInvalid, err)
 	}
 	return nil

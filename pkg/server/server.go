@@ -39,7 +39,13 @@ type Config struct {
 	RescanInterval time.Duration
 	// ShutdownTimeout bounds how long requests in flight may take on SIGTERM.
 	ShutdownTimeout time.Duration
-	Logger          *slog.Logger
+	// GCInterval is how often the embedded store is garbage collected;
+	// zero disables the periodic run (POST /admin/gc still works).
+	GCInterval time.Duration
+	// GCGracePeriod keeps unreferenced blobs younger than this; zero means
+	// layout.DefaultGCGrace.
+	GCGracePeriod time.Duration
+	Logger        *slog.Logger
 	// Started, if set, is called with the bound address once serving.
 	Started func(addr string)
 	// Security is TLS, authentication, authorization, audit and the
@@ -85,7 +91,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	// Upload sessions do not survive a restart: start with an empty spool.
-	uploads := filepath.Join(embedded.Dir(), "uploads")
+	uploads := filepath.Join(embedded.Dir(), layout.UploadsDir)
 	if err := os.RemoveAll(uploads); err != nil {
 		return err
 	}
@@ -99,6 +105,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Logger:  log,
 	})
 	defer reg.Close()
+	gc := newCollector(embedded, layout.GCOptions{Grace: cfg.GCGracePeriod}, log)
 	e := apiserver.New(eng, apiserver.Options{
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Logger:       log,
@@ -112,9 +119,11 @@ func Run(ctx context.Context, cfg Config) error {
 				})
 			}
 			registry.Mount(e, v2)
+			gc.mount(e)
 			e.Any(tokenRealm, echo.WrapHandler(sec.issuer.TokenHandler(sec.tokens, sec.chain.Anonymous || !sec.chain.Configured())))
 		},
-		Auth: sec.apiAuth(),
+		Collectors: gc.collectors(),
+		Auth:       sec.apiAuth(),
 	})
 	srv := &http.Server{Handler: e, ReadHeaderTimeout: 30 * time.Second}
 	scheme := "http://"
@@ -133,6 +142,13 @@ func Run(ctx context.Context, cfg Config) error {
 	go func() { errc <- srv.Serve(ln) }()
 	if cfg.RescanInterval > 0 {
 		go rescanLoop(ctx, eng, cfg.RescanInterval, log)
+	}
+	if cfg.GCInterval > 0 {
+		// Stopped and waited for before the store closes (defers run last first).
+		gcCtx, stopGC := context.WithCancel(ctx)
+		gcDone := make(chan struct{})
+		go func() { defer close(gcDone); gc.loop(gcCtx, cfg.GCInterval) }()
+		defer func() { stopGC(); <-gcDone }()
 	}
 	select {
 	case err := <-errc:

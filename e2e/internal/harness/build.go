@@ -20,6 +20,7 @@ const (
 	EnvRegistryBin = "PKGSERVER_REGISTRY_BIN"
 	EnvOrasBin     = "PKGSERVER_ORAS_BIN"
 	EnvCraneBin    = "PKGSERVER_CRANE_BIN"
+	EnvSkopeoBin   = "PKGSERVER_SKOPEO_BIN"
 )
 
 // ModuleRoot walks up from the working directory to the directory whose

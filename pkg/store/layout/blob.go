@@ -6,51 +6,60 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"io/fs"
 	"path/filepath"
 
-	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
 
 	"pkgserver.dev/pkgserver/pkg/errdef"
 )
 
-// blobPath is blobs/<alg>/<encoded> inside a repository directory
-// (image-spec image-layout.md, "Blobs"). The digest is validated first so
-// that it can never escape the directory.
-func blobPath(repoDir string, d digest.Digest) (string, error) {
-	if err := d.Validate(); err != nil {
-		return "", fmt.Errorf("digest %q: %w: %w", d, errdef.ErrInvalid, err)
-	}
-	return filepath.Join(repoDir, "blobs", d.Algorithm().String(), d.Encoded()), nil
-}
-
-// writeBlob stores content at its digest path. It hashes and counts while
-// writing to a temp file, refuses a mismatch, fsyncs, then renames into place.
-// An already present blob is left alone: blobs are content-addressed, so the
-// push is idempotent.
-func writeBlob(repoDir string, expected ocispec.Descriptor, r io.Reader) error {
-	path, err := blobPath(repoDir, expected.Digest)
+// writeBlob stores content at its digest path. A blob already present is
+// left alone (blobs are content-addressed, so the push is idempotent) but its
+// mtime is refreshed, so that garbage collection gives the manifest that is
+// about to refer to it a whole grace period to arrive.
+func (r *Repository) writeBlob(expected ocispec.Descriptor, rd io.Reader) error {
+	path, err := blobPath(r.dir, expected.Digest)
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(path); err == nil {
-		return nil
-	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if ok, err := r.touch(path); ok || err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, tmpPrefix+"blob-")
+	return r.storeBlob(path, expected, rd)
+}
+
+// touch refreshes the mtime of path if it exists, under r.mu so that a
+// sweep either ran before (and the blob is gone) or sees the new time.
+func (r *Repository) touch(path string) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.s.now()
+	err := r.s.fs.Chtimes(path, now, now)
+	if isNotExist(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// storeBlob hashes and counts content while writing it to a temp file,
+// refuses a mismatch, fsyncs, renames into place and fsyncs the directory.
+func (r *Repository) storeBlob(path string, expected ocispec.Descriptor, rd io.Reader) error {
+	fsy := r.s.fs
+	dir := filepath.Dir(path)
+	if err := r.s.mkdirAll(dir); err != nil {
+		return err
+	}
+	f, err := fsy.CreateTemp(dir, tmpPrefix+"blob-")
 	if err != nil {
 		return err
 	}
 	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
+	defer fsy.Remove(tmp) // no-op after a successful rename
 	verifier := expected.Digest.Verifier()
 	// Read one byte past the expected size to detect longer content.
-	n, err := io.Copy(io.MultiWriter(f, verifier), io.LimitReader(r, expected.Size+1))
+	n, err := io.Copy(io.MultiWriter(f, verifier), io.LimitReader(rd, expected.Size+1))
 	if err != nil {
 		f.Close()
 		return err
@@ -70,40 +79,49 @@ func writeBlob(repoDir string, expected ocispec.Descriptor, r io.Reader) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := fsy.Rename(tmp, path); err != nil {
 		return err
 	}
-	return syncDir(dir)
+	return syncDir(fsy, dir)
 }
 
-// linkBlob makes the blob at src available at the same digest in repoDir,
-// by hard link when possible (same inode, no copy) and by copy otherwise.
-func linkBlob(repoDir, src string, desc ocispec.Descriptor) error {
-	dst, err := blobPath(repoDir, desc.Digest)
+// linkBlob makes the blob at src available at the same digest here by hard
+// link (same inode, no copy). link(2) is atomic: the blob appears complete or
+// not at all. The mtime is refreshed as in writeBlob, under r.mu for the same
+// reason. A src removed meanwhile is an error wrapping fs.ErrNotExist.
+func (r *Repository) linkBlob(src string, desc ocispec.Descriptor) error {
+	dst, err := blobPath(r.dir, desc.Digest)
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(dst); err == nil {
-		return nil
-	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+	if err := r.s.mkdirAll(filepath.Dir(dst)); err != nil {
 		return err
 	}
-	// link(2) is atomic: dst either appears complete or not at all.
-	if err := os.Link(src, dst); err == nil || errors.Is(err, os.ErrExist) {
-		return syncDir(filepath.Dir(dst))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.s.fs.Link(src, dst); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
 	}
-	f, err := os.Open(src)
+	now := r.s.now()
+	if err := r.s.fs.Chtimes(dst, now, now); err != nil {
+		return err
+	}
+	return syncDir(r.s.fs, filepath.Dir(dst))
+}
+
+// copyBlob copies the blob at src here, for when linking fails (another filesystem).
+func (r *Repository) copyBlob(src string, desc ocispec.Descriptor) error {
+	f, err := r.s.fs.Open(src)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	return writeBlob(repoDir, desc, f)
+	return r.writeBlob(desc, f)
 }
 
 // notFound wraps errdef.ErrNotFound for a missing file and passes other errors on.
 func notFound(what string, err error) error {
-	if errors.Is(err, os.ErrNotExist) {
+	if isNotExist(err) {
 		return fmt.Errorf("%s: %w", what, errdef.ErrNotFound)
 	}
 	return fmt.Errorf("%s: %w", what, err)

@@ -5,7 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
+	"path/filepath"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -19,7 +19,7 @@ func (r *Repository) Fetch(ctx context.Context, target ocispec.Descriptor) (io.R
 	if err != nil {
 		return nil, fmt.Errorf("layout: %s: %w", r.name, err)
 	}
-	f, err := os.Open(path)
+	f, err := r.s.fs.Open(path)
 	if err != nil {
 		return nil, notFound(fmt.Sprintf("layout: %s@%s", r.name, target.Digest), err)
 	}
@@ -32,7 +32,7 @@ func (r *Repository) Exists(ctx context.Context, target ocispec.Descriptor) (boo
 	if err != nil {
 		return false, fmt.Errorf("layout: %s: %w", r.name, err)
 	}
-	_, err = os.Stat(path)
+	_, err = r.s.fs.Stat(path)
 	if isNotExist(err) {
 		return false, nil
 	}
@@ -40,8 +40,8 @@ func (r *Repository) Exists(ctx context.Context, target ocispec.Descriptor) (boo
 }
 
 // Push stores content after checking it against expected. Manifests (by media
-// type) are also listed, untagged, in index.json. Pushing stored content again
-// succeeds and changes nothing.
+// type) are also listed, untagged, in index.json, once every blob they refer
+// to is stored. Pushing stored content again succeeds and changes nothing.
 func (r *Repository) Push(ctx context.Context, expected ocispec.Descriptor, content io.Reader) error {
 	if manifestMediaTypes[expected.MediaType] {
 		return r.pushManifest(ctx, expected, content, "")
@@ -49,7 +49,7 @@ func (r *Repository) Push(ctx context.Context, expected ocispec.Descriptor, cont
 	if err := r.create(); err != nil {
 		return err
 	}
-	if err := writeBlob(r.dir, expected, content); err != nil {
+	if err := r.writeBlob(expected, content); err != nil {
 		return fmt.Errorf("layout: %s: push %s: %w", r.name, expected.Digest, err)
 	}
 	return nil
@@ -75,7 +75,7 @@ func (r *Repository) pushManifest(ctx context.Context, expected ocispec.Descript
 		return err
 	}
 	// writeBlob verifies size and digest before anything is listed.
-	if err := writeBlob(r.dir, expected, bytes.NewReader(data)); err != nil {
+	if err := r.writeBlob(expected, bytes.NewReader(data)); err != nil {
 		return fmt.Errorf("layout: %s: push manifest %s: %w", r.name, expected.Digest, err)
 	}
 	info, err := parseManifestInfo(data)
@@ -83,17 +83,23 @@ func (r *Repository) pushManifest(ctx context.Context, expected ocispec.Descript
 		return fmt.Errorf("layout: %s: manifest %s: %w", r.name, expected.Digest, err)
 	}
 	err = r.update(func(idx *index) (bool, error) {
-		if tag == "" {
-			if _, ok := idx.find("", expected.Digest); ok {
-				return false, nil
-			}
-			idx.addManifest(expected, info)
-			return true, nil
-		}
-		if cur, ok := idx.find(tag, ""); ok && cur.Digest == expected.Digest {
+		_, listed := idx.find("", expected.Digest)
+		if tag == "" && listed {
 			return false, nil
 		}
-		idx.tag(expected, info, tag)
+		if cur, ok := idx.find(tag, ""); tag != "" && ok && cur.Digest == expected.Digest {
+			return false, nil
+		}
+		if !listed {
+			if err := r.relist(expected, data, info); err != nil {
+				return false, err
+			}
+		}
+		if tag == "" {
+			idx.addManifest(expected, info)
+		} else {
+			idx.tag(expected, info, tag)
+		}
 		return true, nil
 	})
 	if err != nil {
@@ -101,6 +107,22 @@ func (r *Repository) pushManifest(ctx context.Context, expected ocispec.Descript
 	}
 	r.s.changed(r.name)
 	return nil
+}
+
+// relist runs, under r.mu, before a manifest that is not yet listed is: a
+// sweep that ran since writeBlob may have removed the manifest itself (it is
+// written again) or a blob it refers to (an error wrapping errdef.ErrNotFound).
+func (r *Repository) relist(desc ocispec.Descriptor, data []byte, info manifestInfo) error {
+	path, err := blobPath(r.dir, desc.Digest)
+	if err != nil {
+		return err
+	}
+	if _, err := r.s.fs.Stat(path); isNotExist(err) {
+		if err := r.storeBlob(path, desc, bytes.NewReader(data)); err != nil {
+			return fmt.Errorf("layout: %s: push manifest %s: %w", r.name, desc.Digest, err)
+		}
+	}
+	return r.checkRefs(desc.Digest, info)
 }
 
 // Delete removes a manifest with every tag pointing at it, or a blob.
@@ -118,8 +140,12 @@ func (r *Repository) Delete(ctx context.Context, target ocispec.Descriptor) erro
 		return err
 	}
 	// The file goes after index.json: a crash in between leaves an unlisted blob, never a dangling entry.
-	if err := os.Remove(path); err != nil && !(manifest && isNotExist(err)) {
+	if err := r.s.fs.Remove(path); err != nil && !(manifest && isNotExist(err)) {
 		return notFound(fmt.Sprintf("layout: %s: delete %s", r.name, target.Digest), err)
+	}
+	// An acknowledged delete stays deleted after a power loss.
+	if err := syncDir(r.s.fs, filepath.Dir(path)); err != nil {
+		return fmt.Errorf("layout: %s: delete %s: %w", r.name, target.Digest, err)
 	}
 	if manifest {
 		r.s.changed(r.name)
@@ -138,14 +164,21 @@ func (r *Repository) Mount(ctx context.Context, desc ocispec.Descriptor, fromRep
 	if err != nil {
 		return fmt.Errorf("layout: %s: %w", r.name, err)
 	}
-	if _, err := os.Stat(src); err == nil {
+	if _, err := r.s.fs.Stat(src); err == nil {
 		if err := r.create(); err != nil {
 			return err
 		}
-		if err := linkBlob(r.dir, src, desc); err != nil {
+		err := r.linkBlob(src, desc)
+		if err != nil && !isNotExist(err) {
+			err = r.copyBlob(src, desc)
+		}
+		if err == nil {
+			return nil
+		}
+		if !isNotExist(err) {
 			return fmt.Errorf("layout: %s: mount %s from %s: %w", r.name, desc.Digest, fromRepo, err)
 		}
-		return nil
+		// Swept from fromRepo meanwhile: get it as if it had never been there.
 	}
 	if getContent == nil {
 		return fmt.Errorf("layout: %s: mount %s: not in %s: %w", r.name, desc.Digest, fromRepo, errdef.ErrNotFound)

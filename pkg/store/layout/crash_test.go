@@ -30,7 +30,7 @@ func TestOpenCleansTemps(t *testing.T) {
 	}
 	s.Close()
 
-	repoDir := filepath.Join(dir, "repositories", "a", "b")
+	repoDir := layout.RepositoryDir(dir, "a/b")
 	leftovers := []string{
 		filepath.Join(repoDir, ".tmp-index.json-123"),
 		filepath.Join(repoDir, "blobs", "sha256", ".tmp-blob-456"),

@@ -1,11 +1,12 @@
 package layout
 
 import (
-	"fmt"
+	"errors"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
+
+	"pkgserver.dev/pkgserver/pkg/store/layout/internal/fsys"
 )
 
 // tmpPrefix marks files that are not yet renamed into place; Open removes them.
@@ -14,14 +15,14 @@ const tmpPrefix = ".tmp-"
 // writeFileAtomic replaces path with data so that a reader (or a restart after
 // kill -9 or power loss) sees either the old file or the new one, never a torn one:
 // temp file in the same directory, fsync, rename, fsync of the directory.
-func writeFileAtomic(path string, data []byte) error {
+func writeFileAtomic(fsy fsys.FS, path string, data []byte) error {
 	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, tmpPrefix+filepath.Base(path)+"-")
+	f, err := fsy.CreateTemp(dir, tmpPrefix+filepath.Base(path)+"-")
 	if err != nil {
 		return err
 	}
 	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
+	defer fsy.Remove(tmp) // no-op after a successful rename
 	if _, err := f.Write(data); err != nil {
 		f.Close()
 		return err
@@ -33,15 +34,15 @@ func writeFileAtomic(path string, data []byte) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := fsy.Rename(tmp, path); err != nil {
 		return err
 	}
-	return syncDir(dir)
+	return syncDir(fsy, dir)
 }
 
-// syncDir makes a rename or link in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
+// syncDir makes the entries created, renamed or removed in dir durable.
+func syncDir(fsy fsys.FS, dir string) error {
+	d, err := fsy.Open(dir)
 	if err != nil {
 		return err
 	}
@@ -49,23 +50,64 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// removeTemps deletes the leftovers of writes interrupted by a crash: every
-// temp file under root. Finished files are only ever created by rename, so
-// nothing else can be partial.
-func removeTemps(root string) error {
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
+// mkdirAll creates dir and its missing parents, and makes each new entry
+// durable by syncing the directory that holds it. It runs under s.dirMu, so
+// a directory that exists was made durable by whoever created it.
+func (s *Store) mkdirAll(dir string) error {
+	s.dirMu.Lock()
+	defer s.dirMu.Unlock()
+	var missing []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := s.fs.Stat(d); err == nil {
+			break
+		} else if !isNotExist(err) {
 			return err
 		}
-		if !d.IsDir() && strings.HasPrefix(d.Name(), tmpPrefix) {
-			if err := os.Remove(path); err != nil {
-				return err
-			}
+		missing = append(missing, d)
+		if d == filepath.Dir(d) {
+			break
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("layout: clean temp files: %w", err)
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := s.fs.Mkdir(missing[i], 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		if err := syncDir(s.fs, filepath.Dir(missing[i])); err != nil {
+			return err
+		}
 	}
 	return nil
 }
+
+// removeIfEmpty removes an empty directory and reports whether it did.
+func removeIfEmpty(fsy fsys.FS, dir string) (bool, error) {
+	entries, err := fsy.ReadDir(dir)
+	if isNotExist(err) {
+		return false, nil
+	}
+	if err != nil || len(entries) > 0 {
+		return false, err
+	}
+	return true, fsy.Remove(dir)
+}
+
+// removeTemps deletes the temp files directly in dir: leftovers of writes
+// interrupted by a crash. Finished files are only ever created by rename, so
+// nothing else can be partial.
+func removeTemps(fsy fsys.FS, dir string) error {
+	entries, err := fsy.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.IsDir() && strings.HasPrefix(e.Name(), tmpPrefix) {
+			if err := fsy.Remove(filepath.Join(dir, e.Name())); err != nil && !isNotExist(err) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// isNotExist reports a missing file or directory.
+func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }

@@ -2,25 +2,31 @@ package layout
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
+	"io"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"pkgserver.dev/pkgserver/pkg/errdef"
+	"pkgserver.dev/pkgserver/pkg/store/layout/internal/fsys"
 )
 
-// manifestInfo is what Referrers needs from a manifest, kept in memory so
-// that listing referrers never reads blobs.
+// manifestInfo is what Referrers and garbage collection need from a
+// manifest, kept in memory so that neither reads blobs.
 type manifestInfo struct {
 	subject      digest.Digest
 	artifactType string
 	annotations  map[string]string
+	// blobs are the config and layers of an image manifest that a registry
+	// must hold (foreign layers excepted).
+	blobs []digest.Digest
+	// children are the manifests of an image index.
+	children []digest.Digest
 }
 
 // index is the in-memory copy of one repository's index.json. We are the only
@@ -34,13 +40,16 @@ type index struct {
 }
 
 // parseManifestInfo reads the fields of an image manifest or image index that
-// the referrers API returns (distribution spec, "Listing Referrers").
+// the referrers API returns (distribution spec, "Listing Referrers") and the
+// digests it refers to.
 func parseManifestInfo(data []byte) (manifestInfo, error) {
 	var m struct {
-		ArtifactType string              `json:"artifactType"`
-		Config       *ocispec.Descriptor `json:"config"`
-		Subject      *ocispec.Descriptor `json:"subject"`
-		Annotations  map[string]string   `json:"annotations"`
+		ArtifactType string               `json:"artifactType"`
+		Config       *ocispec.Descriptor  `json:"config"`
+		Layers       []ocispec.Descriptor `json:"layers"`
+		Manifests    []ocispec.Descriptor `json:"manifests"`
+		Subject      *ocispec.Descriptor  `json:"subject"`
+		Annotations  map[string]string    `json:"annotations"`
 	}
 	if err := json.Unmarshal(data, &m); err != nil {
 		return manifestInfo{}, fmt.Errorf("parse manifest: %w: %w", errdef.ErrInvalid, err)
@@ -53,15 +62,33 @@ func parseManifestInfo(data []byte) (manifestInfo, error) {
 	if m.Subject != nil {
 		info.subject = m.Subject.Digest
 	}
+	if m.Config != nil {
+		info.blobs = append(info.blobs, m.Config.Digest)
+	}
+	for _, l := range m.Layers {
+		if !foreign(l) {
+			info.blobs = append(info.blobs, l.Digest)
+		}
+	}
+	for _, c := range m.Manifests {
+		info.children = append(info.children, c.Digest)
+	}
 	return info, nil
+}
+
+// foreign reports a layer that registries need not hold: non-distributable
+// (image-spec "Layer" media types, deprecated) or with external urls.
+func foreign(d ocispec.Descriptor) bool {
+	return len(d.URLs) > 0 || strings.Contains(d.MediaType, ".nondistributable.") ||
+		strings.Contains(d.MediaType, ".foreign.")
 }
 
 // loadIndex reads index.json of repoDir and the manifests it lists (once, for
 // their subject and artifactType). A missing index.json is an empty index.
-func loadIndex(repoDir string) (*index, error) {
+func loadIndex(fsy fsys.FS, repoDir string) (*index, error) {
 	idx := &index{infos: map[digest.Digest]manifestInfo{}}
-	data, err := os.ReadFile(filepath.Join(repoDir, ocispec.ImageIndexFile))
-	if errors.Is(err, os.ErrNotExist) {
+	data, err := readFile(fsy, filepath.Join(repoDir, ocispec.ImageIndexFile))
+	if isNotExist(err) {
 		return idx, nil
 	}
 	if err != nil {
@@ -80,7 +107,7 @@ func loadIndex(repoDir string) (*index, error) {
 		if err != nil {
 			return nil, err
 		}
-		b, err := os.ReadFile(path)
+		b, err := readFile(fsy, path)
 		if err != nil {
 			return nil, fmt.Errorf("read manifest %s listed in index.json: %w", e.Digest, err)
 		}
@@ -94,7 +121,7 @@ func loadIndex(repoDir string) (*index, error) {
 }
 
 // save writes index.json atomically; see writeFileAtomic.
-func (idx *index) save(repoDir string) error {
+func (idx *index) save(fsy fsys.FS, repoDir string) error {
 	ix := ocispec.Index{
 		Versioned: specsVersioned,
 		MediaType: ocispec.MediaTypeImageIndex,
@@ -107,7 +134,7 @@ func (idx *index) save(repoDir string) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(repoDir, ocispec.ImageIndexFile), data)
+	return writeFileAtomic(fsy, filepath.Join(repoDir, ocispec.ImageIndexFile), data)
 }
 
 // tagOf returns the tag of an index entry, "" when untagged.
@@ -191,4 +218,14 @@ func entry(desc ocispec.Descriptor, info manifestInfo, tag string) ocispec.Descr
 		e.Annotations = map[string]string{ocispec.AnnotationRefName: tag}
 	}
 	return e
+}
+
+// readFile reads a whole file.
+func readFile(fsy fsys.FS, path string) ([]byte, error) {
+	f, err := fsy.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
 }

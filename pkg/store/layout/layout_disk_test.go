@@ -14,6 +14,7 @@ import (
 	"oras.land/oras-go/v2/content"
 
 	"pkgserver.dev/pkgserver/pkg/store"
+	"pkgserver.dev/pkgserver/pkg/store/layout"
 )
 
 // manifest builds a small image manifest, optionally referring to subject.
@@ -75,7 +76,7 @@ func TestDiskFormat(t *testing.T) {
 	ref := pushManifest(t, repo, "ref", &subject)
 	s.Close()
 
-	repoDir := filepath.Join(dir, "repositories", "default", "catalog", "realm", "pkg")
+	repoDir := layout.RepositoryDir(dir, "default/catalog/realm/pkg")
 	layoutData, err := os.ReadFile(filepath.Join(repoDir, ocispec.ImageLayoutFile))
 	if err != nil || !bytes.Contains(layoutData, []byte(ocispec.ImageLayoutVersion)) {
 		t.Fatalf("oci-layout = %s, %v", layoutData, err)

@@ -2,17 +2,15 @@ package layout
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
-	"regexp"
 	"sync"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"pkgserver.dev/pkgserver/pkg/errdef"
+	"pkgserver.dev/pkgserver/pkg/names"
 	"pkgserver.dev/pkgserver/pkg/store"
 )
 
@@ -20,10 +18,13 @@ import (
 type Repository struct {
 	s    *Store
 	name string
-	dir  string
+	dir  string // the layout directory, <data-dir>/repositories/<name>/_
 
-	mu  sync.Mutex // guards idx and every index.json write
-	idx *index     // nil until first loaded
+	// mu guards idx and every index.json write, and is held by garbage
+	// collection while it marks and sweeps this repository, so a manifest
+	// push checks its references against blobs no sweep is removing.
+	mu  sync.Mutex
+	idx *index // nil until first loaded
 }
 
 var (
@@ -37,9 +38,6 @@ var (
 // maxManifestSize bounds manifests read into memory (distribution's limit is 4 MiB).
 const maxManifestSize = 4 << 20
 
-// tagPattern is the tag grammar of the distribution spec ("Pulling manifests").
-var tagPattern = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
-
 // manifestMediaTypes are the media types stored as manifests (listed in index.json).
 var manifestMediaTypes = map[string]bool{
 	ocispec.MediaTypeImageManifest:                              true,
@@ -49,32 +47,32 @@ var manifestMediaTypes = map[string]bool{
 }
 
 func validateTag(tag string) error {
-	if !tagPattern.MatchString(tag) {
-		return fmt.Errorf("layout: tag %q: %w: must match %s", tag, errdef.ErrInvalid, tagPattern)
+	if err := names.ValidateOCITag(tag); err != nil {
+		return fmt.Errorf("layout: %w", err)
 	}
 	return nil
 }
 
 // exists reports whether the repository has been created (has its oci-layout file).
 func (r *Repository) exists() bool {
-	_, err := os.Stat(filepath.Join(r.dir, ocispec.ImageLayoutFile))
+	_, err := r.s.fs.Stat(filepath.Join(r.dir, ocispec.ImageLayoutFile))
 	return err == nil
 }
 
-// create makes the repository directory and its oci-layout file; the file is
+// create makes the layout directory and its oci-layout file; the file is
 // written last so that a half-created repository is not listed.
 func (r *Repository) create() error {
 	if r.exists() {
 		return nil
 	}
-	if err := os.MkdirAll(r.dir, 0o755); err != nil {
+	if err := r.s.mkdirAll(filepath.Join(r.dir, blobsDir, digest.Canonical.String())); err != nil {
 		return fmt.Errorf("layout: create repository %s: %w", r.name, err)
 	}
 	data, err := json.Marshal(ocispec.ImageLayout{Version: ocispec.ImageLayoutVersion})
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(r.dir, ocispec.ImageLayoutFile), data); err != nil {
+	if err := writeFileAtomic(r.s.fs, filepath.Join(r.dir, ocispec.ImageLayoutFile), data); err != nil {
 		return fmt.Errorf("layout: create repository %s: %w", r.name, err)
 	}
 	return nil
@@ -85,7 +83,7 @@ func (r *Repository) index() (*index, error) {
 	if r.idx != nil {
 		return r.idx, nil
 	}
-	idx, err := loadIndex(r.dir)
+	idx, err := loadIndex(r.s.fs, r.dir)
 	if err != nil {
 		return nil, fmt.Errorf("layout: repository %s: %w", r.name, err)
 	}
@@ -108,9 +106,27 @@ func (r *Repository) update(change func(idx *index) (bool, error)) error {
 		*idx = saved
 		return err
 	}
-	if err := idx.save(r.dir); err != nil {
+	if err := idx.save(r.s.fs, r.dir); err != nil {
 		*idx = saved
 		return fmt.Errorf("layout: repository %s: write index.json: %w", r.name, err)
+	}
+	return nil
+}
+
+// checkRefs makes sure that what manifest d refers to is stored, before it is
+// listed. It runs under r.mu, which garbage collection holds while sweeping,
+// so a blob checked here cannot be swept before the index lists d. A missing
+// blob is errdef.ErrNotFound, so that a writer pushes it again and retries.
+// The subject may be missing ("Pushing Manifests with Subject").
+func (r *Repository) checkRefs(d digest.Digest, info manifestInfo) error {
+	for _, b := range append(info.blobs[:len(info.blobs):len(info.blobs)], info.children...) {
+		path, err := blobPath(r.dir, b)
+		if err != nil {
+			return fmt.Errorf("layout: %s: manifest %s: %w", r.name, d, err)
+		}
+		if _, err := r.s.fs.Stat(path); err != nil {
+			return notFound(fmt.Sprintf("layout: %s: manifest %s: blob unknown: %s", r.name, d, b), err)
+		}
 	}
 	return nil
 }
@@ -121,7 +137,7 @@ func (r *Repository) readManifest(d digest.Digest) ([]byte, manifestInfo, error)
 	if err != nil {
 		return nil, manifestInfo{}, err
 	}
-	data, err := os.ReadFile(path)
+	data, err := readFile(r.s.fs, path)
 	if err != nil {
 		return nil, manifestInfo{}, notFound(fmt.Sprintf("layout: %s@%s", r.name, d), err)
 	}
@@ -140,5 +156,7 @@ func mediaTypeOf(data []byte) string {
 	return m.MediaType
 }
 
-// isNotExist reports a missing file or directory.
-func isNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }
+// errNoRepo is returned for reads of a repository that was never written.
+func errNoRepo(name string) error {
+	return fmt.Errorf("layout: repository %s: %w", name, errdef.ErrNotFound)
+}

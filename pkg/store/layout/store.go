@@ -1,34 +1,35 @@
 // Package layout is the embedded store: every OCI repository is a complete OCI
-// image layout (image-spec image-layout.md) at <dir>/repositories/<name>/, so
-// the data directory can be read by any OCI tool and copied file by file.
+// image layout (image-spec image-layout.md) at <dir>/repositories/<name>/_/,
+// so the data directory can be read by any OCI tool and copied file by file.
 //
-// Writes survive kill -9 at any moment: blobs and index.json are written to a
-// temp file, fsynced and renamed into place; temp files left by a crash are
-// removed by Open. One process owns a directory at a time (flock on <dir>/.lock),
+// Writes survive kill -9 and power loss at any moment: blobs and index.json
+// are written to a temp file, fsynced and renamed into place, and every
+// directory that gained, lost or renamed an entry (new directories included)
+// is fsynced before the write returns; temp files left by a crash are removed
+// by Open. One process owns a directory at a time (flock on <dir>/.lock),
 // which lets each repository's index live in memory after its first load.
 //
 // Pushing content that is already stored is idempotent: it succeeds and
 // changes nothing (unlike oras-go content stores, which return ErrAlreadyExists).
+// Unreferenced blobs are removed by GC.
 package layout
 
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync"
+	"time"
 
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"pkgserver.dev/pkgserver/pkg/errdef"
+	"pkgserver.dev/pkgserver/pkg/names"
 	"pkgserver.dev/pkgserver/pkg/store"
+	"pkgserver.dev/pkgserver/pkg/store/layout/internal/fsys"
 )
-
-// reposDir is the directory under the data dir that holds the repositories.
-const reposDir = "repositories"
 
 // pageSize is how many names Tags and Repositories pass to fn at a time.
 const pageSize = 100
@@ -39,7 +40,12 @@ var specsVersioned = specs.Versioned{SchemaVersion: 2}
 type Store struct {
 	dir   string
 	root  string
-	lockf *os.File
+	fs    fsys.FS
+	now   func() time.Time
+	lockf *os.File // nil when not on the OS filesystem (tests)
+
+	dirMu sync.Mutex // held while directories are created, see mkdirAll
+	gcMu  sync.Mutex // one collection at a time
 
 	mu     sync.Mutex
 	repos  map[string]*Repository
@@ -57,25 +63,50 @@ var (
 
 // Open opens (creating if needed) the data directory dir and locks it. It fails
 // at once with an error wrapping errdef.ErrLocked if another process, or another
-// Open in this one, holds the directory. It removes temp files left by a crash.
+// Open in this one, holds the directory. It removes temp files left by a crash
+// and moves layouts of the previous on-disk mapping into place (migrate.go).
 func Open(dir string) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	s := newStore(dir, fsys.OS{})
+	if err := s.mkdirAll(dir); err != nil {
 		return nil, fmt.Errorf("layout: create data directory: %w", err)
 	}
 	lf, err := lock(dir)
 	if err != nil {
 		return nil, err
 	}
-	root := filepath.Join(dir, reposDir)
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		lf.Close()
-		return nil, fmt.Errorf("layout: %w", err)
-	}
-	if err := removeTemps(root); err != nil {
+	s.lockf = lf
+	if err := s.init(); err != nil {
 		lf.Close()
 		return nil, err
 	}
-	return &Store{dir: dir, root: root, lockf: lf, repos: map[string]*Repository{}}, nil
+	return s, nil
+}
+
+// openFS opens a store on another filesystem, without the flock (tests).
+func openFS(dir string, fsy fsys.FS) (*Store, error) {
+	s := newStore(dir, fsy)
+	if err := s.mkdirAll(dir); err != nil {
+		return nil, fmt.Errorf("layout: create data directory: %w", err)
+	}
+	if err := s.init(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func newStore(dir string, fsy fsys.FS) *Store {
+	return &Store{dir: dir, root: filepath.Join(dir, reposDir), fs: fsy, now: time.Now, repos: map[string]*Repository{}}
+}
+
+// init creates the repositories directory and recovers from a crash.
+func (s *Store) init() error {
+	if err := s.mkdirAll(s.root); err != nil {
+		return fmt.Errorf("layout: %w", err)
+	}
+	if err := s.recover(); err != nil {
+		return fmt.Errorf("layout: %w", err)
+	}
+	return nil
 }
 
 // Close releases the directory lock. The Store must not be used afterwards.
@@ -86,6 +117,9 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	if s.lockf == nil {
+		return nil
+	}
 	return s.lockf.Close() // closing the file drops the flock
 }
 
@@ -99,7 +133,7 @@ func (s *Store) Repository(_ context.Context, name string) (store.Repository, er
 }
 
 func (s *Store) repository(name string) (*Repository, error) {
-	if err := ValidateRepositoryName(name); err != nil {
+	if err := names.ValidateOCIRepository(name); err != nil {
 		return nil, fmt.Errorf("layout: %w", err)
 	}
 	s.mu.Lock()
@@ -109,7 +143,7 @@ func (s *Store) repository(name string) (*Repository, error) {
 	}
 	r, ok := s.repos[name]
 	if !ok {
-		r = &Repository{s: s, name: name, dir: filepath.Join(s.root, filepath.FromSlash(name))}
+		r = &Repository{s: s, name: name, dir: filepath.Join(s.root, filepath.FromSlash(name), layoutDirName)}
 		s.repos[name] = r
 	}
 	return r, nil
@@ -132,31 +166,56 @@ func (s *Store) changed(repo string) {
 	}
 }
 
-// Repositories lists, in lexical order after last, the directories under
-// <dir>/repositories that hold an oci-layout file.
+// Repositories lists, in lexical order after last, the repositories that
+// hold an oci-layout file.
 func (s *Store) Repositories(ctx context.Context, last string, fn func(repos []string) error) error {
-	var names []string
-	err := filepath.WalkDir(s.root, func(path string, d fs.DirEntry, err error) error {
+	repos, err := s.list(ctx)
+	if err != nil {
+		return err
+	}
+	return pages(ctx, repos, last, fn)
+}
+
+// list walks the name directories (never into a layout) for created repositories.
+func (s *Store) list(ctx context.Context) ([]string, error) {
+	var repos []string
+	var walk func(dir, name string) error
+	walk = func(dir, name string) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		entries, err := s.fs.ReadDir(dir)
 		if err != nil {
 			return err
 		}
-		if d.IsDir() || d.Name() != ocispec.ImageLayoutFile {
-			return nil
-		}
-		rel, err := filepath.Rel(s.root, filepath.Dir(path))
-		if err != nil {
-			return err
-		}
-		if name := filepath.ToSlash(rel); ValidateRepositoryName(name) == nil {
-			names = append(names, name)
+		for _, e := range entries {
+			switch {
+			case !e.IsDir():
+			case e.Name() == layoutDirName:
+				_, err := s.fs.Stat(filepath.Join(dir, layoutDirName, ocispec.ImageLayoutFile))
+				if err == nil && names.ValidateOCIRepository(name) == nil {
+					repos = append(repos, name)
+				}
+			default:
+				if err := walk(filepath.Join(dir, e.Name()), joinName(name, e.Name())); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("layout: list repositories: %w", err)
 	}
-	slices.Sort(names)
-	return pages(ctx, names, last, fn)
+	if err := walk(s.root, ""); err != nil {
+		return nil, fmt.Errorf("layout: list repositories: %w", err)
+	}
+	slices.Sort(repos)
+	return repos, nil
+}
+
+func joinName(parent, child string) string {
+	if parent == "" {
+		return child
+	}
+	return parent + "/" + child
 }
 
 // pages passes the sorted names after last to fn, pageSize at a time.
@@ -179,9 +238,4 @@ func pages(ctx context.Context, sorted []string, last string, fn func([]string) 
 		sorted = sorted[n:]
 	}
 	return nil
-}
-
-// errNoRepo is returned for reads of a repository that was never written.
-func errNoRepo(name string) error {
-	return fmt.Errorf("layout: repository %s: %w", name, errdef.ErrNotFound)
 }

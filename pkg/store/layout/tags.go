@@ -52,6 +52,9 @@ func (r *Repository) Tag(ctx context.Context, desc ocispec.Descriptor, reference
 			if err != nil {
 				return false, err
 			}
+			if err := r.checkRefs(desc.Digest, i); err != nil {
+				return false, err
+			}
 			target, info = desc, i
 			if target.MediaType == "" {
 				target.MediaType = mediaTypeOf(data)

@@ -1,0 +1,163 @@
+package layout
+
+import (
+	"path/filepath"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"pkgserver.dev/pkgserver/pkg/store/layout/internal/fsys"
+)
+
+// recover runs at Open, before anything is served: it walks the name
+// directories, moves each layout of the previous mapping into place and
+// removes temp files that a crash left in a layout.
+//
+// The previous mapping kept the layout files right in <name>/; a directory
+// there holding a regular file "oci-layout" is one (under the current mapping
+// such a directory only ever holds subdirectories).
+func (s *Store) recover() error {
+	var walk func(dir string) error
+	walk = func(dir string) error {
+		if isRegular(s.fs, filepath.Join(dir, ocispec.ImageLayoutFile)) && dir != s.root {
+			if err := s.migrate(dir); err != nil {
+				return err
+			}
+		}
+		entries, err := s.fs.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			switch {
+			case !e.IsDir():
+			case e.Name() == layoutDirName:
+				if err := s.removeLayoutTemps(filepath.Join(dir, layoutDirName)); err != nil {
+					return err
+				}
+			default:
+				if err := walk(filepath.Join(dir, e.Name())); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	return walk(s.root)
+}
+
+// removeLayoutTemps removes the temp files of a layout directory and of its blob directories.
+func (s *Store) removeLayoutTemps(layoutDir string) error {
+	if err := removeTemps(s.fs, layoutDir); err != nil {
+		return err
+	}
+	algs, err := s.fs.ReadDir(filepath.Join(layoutDir, blobsDir))
+	if isNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, a := range algs {
+		if a.IsDir() {
+			if err := removeTemps(s.fs, filepath.Join(layoutDir, blobsDir, a.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// blobAlgorithms are the blob directories of a layout that migrate moves.
+var blobAlgorithms = []digest.Algorithm{digest.SHA256, digest.SHA384, digest.SHA512}
+
+// migrate moves the layout of the previous mapping in dir into dir/_, so
+// that it is crash-safe and idempotent: every step is a rename (atomic), its
+// target directory is fsynced before its source directory (so a crash leaves
+// the file in one place or in both, never in neither), and "oci-layout" moves
+// last, so that a crash anywhere leaves dir recognised as old, and the next
+// Open finishes the move. Only what a layout holds is moved: regular files
+// named by a digest in blobs/<alg>/, index.json and oci-layout, because a
+// repository named "<name>/blobs/..." may share those directories.
+func (s *Store) migrate(dir string) error {
+	target := filepath.Join(dir, layoutDirName)
+	for _, alg := range blobAlgorithms {
+		src := filepath.Join(dir, blobsDir, alg.String())
+		entries, err := s.fs.ReadDir(src)
+		if isNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(target, blobsDir, alg.String())
+		if err := s.mkdirAll(dst); err != nil {
+			return err
+		}
+		for _, e := range entries {
+			name := filepath.Join(src, e.Name())
+			switch {
+			case !e.Type().IsRegular():
+			case strings.HasPrefix(e.Name(), tmpPrefix):
+				if err := s.fs.Remove(name); err != nil && !isNotExist(err) {
+					return err
+				}
+			case digest.NewDigestFromEncoded(alg, e.Name()).Validate() == nil:
+				if err := s.moveFile(name, filepath.Join(dst, e.Name())); err != nil {
+					return err
+				}
+			}
+		}
+		if err := syncDir(s.fs, dst); err != nil {
+			return err
+		}
+		if err := syncDir(s.fs, src); err != nil {
+			return err
+		}
+		if _, err := removeIfEmpty(s.fs, src); err != nil {
+			return err
+		}
+	}
+	if _, err := removeIfEmpty(s.fs, filepath.Join(dir, blobsDir)); err != nil {
+		return err
+	}
+	if err := s.mkdirAll(target); err != nil {
+		return err
+	}
+	if err := removeTemps(s.fs, dir); err != nil {
+		return err
+	}
+	for _, f := range []string{ocispec.ImageIndexFile, ocispec.ImageLayoutFile} {
+		if err := s.moveFile(filepath.Join(dir, f), filepath.Join(target, f)); err != nil {
+			return err
+		}
+		if err := syncDir(s.fs, target); err != nil {
+			return err
+		}
+		if err := syncDir(s.fs, dir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// moveFile renames the regular file src to dst; anything else at src (a
+// directory of a repository named like a layout file) stays. When both
+// exist (a crash between the syncs of an earlier move) they are the same
+// file, and src is removed.
+func (s *Store) moveFile(src, dst string) error {
+	if !isRegular(s.fs, src) {
+		return nil
+	}
+	if _, err := s.fs.Stat(dst); err == nil {
+		return s.fs.Remove(src)
+	}
+	return s.fs.Rename(src, dst)
+}
+
+// isRegular reports whether path is a regular file.
+func isRegular(fsy fsys.FS, path string) bool {
+	fi, err := fsy.Stat(path)
+	return err == nil && fi.Mode().IsRegular()
+}
