@@ -259,9 +259,8 @@ func bearerAuth(tok string) map[string]string {
 // TestSecurity: pkgserver over TLS with static tokens, OIDC, client
 // certificates and a front proxy, an RBAC policy, an audit log and allowed
 // registries, driven by curl, kubectl (a token and a client certificate in
-// its kubeconfig), oras and crane. Then a table of denials: each is refused
-// with a readable 401 or 403, is in the audit log, and changed nothing.
-// (skopeo is not installed on the test machines, so it is not run here.)
+// its kubeconfig), oras, crane and skopeo. Then a table of denials: each is
+// refused with a readable 401 or 403, is in the audit log, and changed nothing.
 func TestSecurity(t *testing.T) {
 	t.Parallel()
 	kubectl, err := harness.KubectlBinary()
@@ -451,6 +450,27 @@ func TestSecurity(t *testing.T) {
 		}
 		if out, err := crane("tag", pkgRef+":v1", "latest"); err == nil || !strings.Contains(out, "DENIED") {
 			t.Fatalf("crane tag as a viewer: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("skopeo", func(t *testing.T) {
+		sk := harness.NewSkopeo(t)
+		certs := t.TempDir() // containers/image trusts the *.crt of --cert-dir
+		authtest.WriteFile(t, filepath.Join(certs, "ca.crt"), e.serverCA.PEM)
+		if out, errOut, err := sk.Try(t, "login", "--cert-dir", certs, "-u", "victor", "-p", "wrong", e.srv.Addr); err == nil || !strings.Contains(out+errOut, "invalid username/password") {
+			t.Fatalf("skopeo login with a wrong token: %v\n%s%s", err, out, errOut)
+		}
+		if out := sk.Run(t, "login", "--cert-dir", certs, "-u", "victor", "-p", e.tokens["victor"], e.srv.Addr); !strings.Contains(out, "Login Succeeded") {
+			t.Fatalf("skopeo login: %s", out)
+		}
+		var tags struct{ Tags []string }
+		if err := json.Unmarshal([]byte(sk.Run(t, "list-tags", "--cert-dir", certs, "docker://"+pkgRef)), &tags); err != nil || !contains(tags.Tags, "v1") {
+			t.Fatalf("skopeo list-tags: %v %v", tags.Tags, err)
+		}
+		sk.Run(t, "inspect", "--raw", "--cert-dir", certs, "docker://"+pkgRef+":v1")
+		_, errOut, err := sk.Try(t, "copy", "--src-cert-dir", certs, "--dest-cert-dir", certs, "docker://"+pkgRef+":v1", "docker://"+pkgRef+":ws.skopeo")
+		if err == nil || !strings.Contains(errOut, "denied") {
+			t.Fatalf("skopeo copy as a viewer: %v\n%s", err, errOut)
 		}
 	})
 
