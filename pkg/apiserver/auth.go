@@ -158,7 +158,15 @@ func unauthorized(err error, a authz.Attributes) error {
 			what += fmt.Sprintf(" in the namespace %q", a.Namespace)
 		}
 	}
-	return aboutObject(newError(errdef.ErrUnauthorized, "Unauthorized: %s (to %s)", cause, what), a.APIGroup, a.Resource, a.Name)
+	return about(newError(errdef.ErrUnauthorized, "Unauthorized: %s (to %s)", cause, what), a)
+}
+
+// about attaches the object of a resource request to err, for Status.details.
+func about(err error, a authz.Attributes) error {
+	if !a.ResourceRequest {
+		return err
+	}
+	return aboutObject(err, a.APIGroup, a.Resource, a.Name)
 }
 
 // authorize checks a request that is not self-authorized; a refusal is a
@@ -173,7 +181,7 @@ func (s *server) authorize(ctx context.Context, attrs authz.Attributes, ev *audi
 	}
 	if !d.Allowed {
 		audit.Annotate(ev, audit.AnnotationDecision, "forbid")
-		return aboutObject(&authz.DeniedError{Attributes: attrs, Reason: d.Reason}, attrs.APIGroup, attrs.Resource, attrs.Name)
+		return about(&authz.DeniedError{Attributes: attrs, Reason: d.Reason}, attrs)
 	}
 	audit.Annotate(ev, audit.AnnotationDecision, "allow")
 	return nil
