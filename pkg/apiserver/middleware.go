@@ -26,7 +26,7 @@ func (s *server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 			"status", c.Response().Status,
 			"bytes", c.Response().Size,
 			"duration", time.Since(start),
-			"user", remoteUser(req),
+			"user", userName(req),
 		)
 		return nil
 	}

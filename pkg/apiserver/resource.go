@@ -122,7 +122,8 @@ func (r *resource[T, P]) register(e *echo.Echo, s *server) {
 	if r.approve != nil {
 		e.GET(item+"/approval", r.handleGet)
 		e.PUT(item+"/approval", func(c echo.Context) error {
-			user := remoteUser(c.Request())
+			// publishedBy is the authenticated identity of the approver.
+			user := userName(c.Request())
 			return r.handleWrite(c, s, func(ctx context.Context, obj *T) (*T, error) {
 				return r.approve(ctx, obj, user)
 			})

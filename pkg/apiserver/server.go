@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"pkgserver.dev/pkgserver/pkg/auth/authn"
 	"pkgserver.dev/pkgserver/pkg/engine"
 	"pkgserver.dev/pkgserver/pkg/errdef"
 )
@@ -26,11 +27,15 @@ type Options struct {
 	// with its error. Nil means always ready.
 	Ready func() error
 	// Mount, if set, is called last to add more routes (for example the OCI
-	// /v2/ API). Those routes get the logging and panic recovery middleware
-	// but not the body limit, and should write their own error bodies.
+	// /v2/ API). Those routes get the logging, panic recovery and
+	// authentication middleware but not the body limit, and should write
+	// their own error bodies.
 	Mount func(e *echo.Echo)
 	// Collectors are served on /metrics beside the server's own metrics.
 	Collectors []prometheus.Collector
+	// Auth authenticates, authorizes and audits every request (auth.go);
+	// the zero value lets everyone do everything.
+	Auth Auth
 }
 
 // server holds what the handlers share.
@@ -40,12 +45,13 @@ type server struct {
 	log     *slog.Logger
 	ready   func() error
 	metrics *metrics
+	auth    Auth
 }
 
 // New returns an Echo instance serving svc under /apis, the discovery
 // documents, /healthz and /readyz.
 func New(svc engine.Service, opts Options) *echo.Echo {
-	s := &server{svc: svc, maxBody: opts.MaxBodyBytes, log: opts.Logger, ready: opts.Ready, metrics: newMetrics(opts.Collectors...)}
+	s := &server{svc: svc, maxBody: opts.MaxBodyBytes, log: opts.Logger, ready: opts.Ready, metrics: newMetrics(opts.Collectors...), auth: opts.Auth}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBodyBytes
 	}
@@ -57,8 +63,9 @@ func New(svc engine.Service, opts Options) *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.handleError
-	// Logging wraps recovery so a recovered panic is logged with its 500.
-	e.Use(s.logRequests, s.recoverPanics, refuseDryRun)
+	// Logging wraps recovery so a recovered panic is logged with its 500;
+	// nothing runs before authentication and authorization.
+	e.Use(s.logRequests, s.recoverPanics, s.authenticate, refuseDryRun)
 
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
 	e.GET("/readyz", s.readyz)
@@ -74,6 +81,7 @@ func New(svc engine.Service, opts Options) *echo.Echo {
 	})
 
 	groups := apiGroups(svc)
+	registerReviews(e, s)
 	registerDiscovery(e, groups)
 	registerOpenAPI(e, groups)
 	for _, g := range groups {
@@ -96,15 +104,12 @@ func (s *server) readyz(c echo.Context) error {
 	return c.String(http.StatusOK, "ok")
 }
 
-// remoteUser is who asked: the authenticating proxy's header first, then the
-// impersonation header kubectl --as sends.
-func remoteUser(r *http.Request) string {
-	for _, h := range []string{"X-Remote-User", "Impersonate-User"} {
-		if u := r.Header.Get(h); u != "" {
-			return u
-		}
+// userName is who asked: the authenticated (or impersonated) user.
+func userName(r *http.Request) string {
+	if u, ok := authn.UserFrom(r.Context()); ok {
+		return u.GetName()
 	}
-	return "anonymous"
+	return ""
 }
 
 // panicError reports a recovered panic as an internal error. The panic value

@@ -352,12 +352,13 @@ func TestCalls(t *testing.T) {
 			body: prBody(site1, pkgapi.LifecyclePublished, "")},
 		{name: "update package revision stale", method: "PUT", path: prs + "/" + redis, code: 409, reason: metav1.StatusReasonConflict,
 			body: prBody(redis, pkgapi.LifecycleProposed, "9")},
+		// X-Remote-User is only believed from a front proxy (none here).
 		{name: "approve", method: "PUT", path: prs + "/" + site1 + "/approval", code: 200,
 			header: map[string]string{"X-Remote-User": "alice", "Impersonate-User": "bob"},
 			body:   prBody(site1, pkgapi.LifecyclePublished, "1"),
 			check: func(t *testing.T, b []byte) {
 				pr := decode[pkgapi.PackageRevision](t, b)
-				if pr.Kind != "PackageRevision" || pr.Spec.Lifecycle != pkgapi.LifecyclePublished || pr.Status.PublishedBy != "alice" {
+				if pr.Kind != "PackageRevision" || pr.Spec.Lifecycle != pkgapi.LifecyclePublished || pr.Status.PublishedBy != "bob" {
 					t.Errorf("got %+v", pr)
 				}
 			}},
@@ -365,7 +366,7 @@ func TestCalls(t *testing.T) {
 			header: map[string]string{"Impersonate-User": "bob"}, body: prBody(site1, pkgapi.LifecyclePublished, ""),
 			contains: []string{`"publishedBy":"bob"`}},
 		{name: "approve anonymous", method: "PUT", path: prs + "/" + site1 + "/approval", code: 200,
-			body: prBody(site1, pkgapi.LifecyclePublished, ""), contains: []string{`"publishedBy":"anonymous"`}},
+			body: prBody(site1, pkgapi.LifecyclePublished, ""), contains: []string{`"publishedBy":"system:anonymous"`}},
 		{name: "approve draft", method: "PUT", path: prs + "/" + redis + "/approval", code: 422, reason: metav1.StatusReasonInvalid,
 			body: prBody(redis, pkgapi.LifecyclePublished, "")},
 		{name: "approve name mismatch", method: "PUT", path: prs + "/" + site1 + "/approval", code: 400, reason: metav1.StatusReasonBadRequest,
@@ -548,7 +549,7 @@ func TestRequestLog(t *testing.T) {
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e := New(newFake(), Options{Logger: log})
-	serve(t, e, call{method: "GET", path: prs + "/nope", header: map[string]string{"X-Remote-User": "alice"}})
+	serve(t, e, call{method: "GET", path: prs + "/nope", header: map[string]string{"Impersonate-User": "alice"}})
 	out := buf.String()
 	for _, want := range []string{"level=DEBUG", "method=GET", "status=404", "user=alice", "/nope"} {
 		if !strings.Contains(out, want) {

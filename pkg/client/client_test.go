@@ -217,7 +217,7 @@ func TestRequests(t *testing.T) {
 			if !strings.Contains(got.body, tt.body) {
 				t.Errorf("body = %s, want it to contain %s", got.body, tt.body)
 			}
-			for h, want := range map[string]string{"Accept": "application/json", "User-Agent": "test/1", "X-Remote-User": "alice"} {
+			for h, want := range map[string]string{"Accept": "application/json", "User-Agent": "test/1", "Impersonate-User": "alice"} {
 				if v := got.header.Get(h); v != want {
 					t.Errorf("%s = %q, want %q", h, v, want)
 				}

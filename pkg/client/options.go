@@ -18,8 +18,10 @@ type options struct {
 const DefaultUserAgent = "pkgserver-client"
 
 // UserHeader is the request header that carries the user name given with
-// WithUser; the server records it, for example as status.publishedBy.
-const UserHeader = "X-Remote-User"
+// WithUser: kubectl's --as, impersonation, which the server allows only to
+// users with the impersonate right (everyone, on a server without
+// authorization). The server records the user, e.g. as status.publishedBy.
+const UserHeader = "Impersonate-User"
 
 // WithHTTPClient sets the HTTP client used for every request.
 // The default is http.DefaultClient.
@@ -33,7 +35,7 @@ func WithHTTPClient(hc *http.Client) Option {
 	}
 }
 
-// WithUser sends user in the X-Remote-User header of every request.
+// WithUser impersonates user (the Impersonate-User header) on every request.
 // The default sends no user.
 func WithUser(user string) Option {
 	return func(o *options) error {

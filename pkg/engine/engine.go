@@ -18,8 +18,9 @@ import (
 	"pkgserver.dev/pkgserver/pkg/store"
 )
 
-// StoreFactory opens a remote registry `host[:port]`.
-type StoreFactory func(host string, plainHTTP bool) (store.Store, error)
+// StoreFactory opens a remote registry `host[:port]` for a Repository of
+// namespace whose spec.oci.secretRef names credentials ("" for none).
+type StoreFactory func(host string, plainHTTP bool, namespace, credentials string) (store.Store, error)
 
 // Options configure an Engine.
 type Options struct {
@@ -31,6 +32,9 @@ type Options struct {
 	EmbeddedAddress string
 	// Remote opens remote registries; nil refuses repositories that name one.
 	Remote StoreFactory
+	// ValidateRepository, when set, vets a Repository before it is stored
+	// (allowed registries, credentials); its error is returned as is.
+	ValidateRepository func(*configapi.Repository) error
 	// Config is where Repository objects live; nil means Embedded.
 	Config store.Store
 	// Coordinator orders changes and serialises writers; nil means an
@@ -294,7 +298,7 @@ func (e *Engine) apply(ctx context.Context, b coord.Batch) {
 // readManifest reads a manifest of package k, retrying transient failures
 // for a while: an index that skipped it would differ from other replicas'.
 func (e *Engine) readManifest(ctx context.Context, k pkgKey, d ocispec.Descriptor) (manifestInfo, error) {
-	s, err := e.storeOf(k.store)
+	s, err := e.storeOf(k)
 	if err != nil {
 		return manifestInfo{}, err
 	}
@@ -316,19 +320,16 @@ func (e *Engine) readManifest(ctx context.Context, k pkgKey, d ocispec.Descripto
 	}
 }
 
-// storeOf returns the store a feed key names.
-func (e *Engine) storeOf(id string) (store.Store, error) {
-	if id == embeddedStore {
+// storeOf returns the store to read package k with: that of a registered
+// repository holding it (with that repository's credentials).
+func (e *Engine) storeOf(k pkgKey) (store.Store, error) {
+	if k.store == embeddedStore {
 		return e.opts.Embedded, nil
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for key, s := range e.remotes {
-		if host, _, _ := cutLast(key, "|"); host == id {
-			return s, nil
-		}
+	if rs, ok := e.idx.owner(k.store, k.path); ok {
+		return rs.store, nil
 	}
-	return nil, fmt.Errorf("%w: no registered repository uses registry %s", errdef.ErrNotFound, id)
+	return nil, fmt.Errorf("%w: no registered repository holds %s", errdef.ErrNotFound, k)
 }
 
 // wait blocks until Start finished.
@@ -356,7 +357,7 @@ func (e *Engine) Ready(ctx context.Context) error {
 }
 
 // storeFor returns the store of a repository spec.
-func (e *Engine) storeFor(host string, plainHTTP bool) (store.Store, error) {
+func (e *Engine) storeFor(host string, plainHTTP bool, namespace, credentials string) (store.Store, error) {
 	if host == "" {
 		return e.opts.Embedded, nil
 	}
@@ -364,24 +365,18 @@ func (e *Engine) storeFor(host string, plainHTTP bool) (store.Store, error) {
 		return nil, fmt.Errorf("%w: spec.oci.registry: remote registries are not enabled", errdef.ErrInvalid)
 	}
 	key := fmt.Sprintf("%s|%t", host, plainHTTP)
+	if credentials != "" { // a store per credentials entry and namespace: never shared
+		key += "|" + namespace + "|" + credentials
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if s, ok := e.remotes[key]; ok {
 		return s, nil
 	}
-	s, err := e.opts.Remote(host, plainHTTP)
+	s, err := e.opts.Remote(host, plainHTTP, namespace, credentials)
 	if err != nil {
 		return nil, err
 	}
 	e.remotes[key] = s
 	return s, nil
-}
-
-func cutLast(s, sep string) (before, after string, found bool) {
-	for i := len(s) - len(sep); i >= 0; i-- {
-		if s[i:i+len(sep)] == sep {
-			return s[:i], s[i+len(sep):], true
-		}
-	}
-	return s, "", false
 }

@@ -113,7 +113,7 @@ func (h *harness) open(wrap func(*layout.Store) store.Store) {
 		StateDir:        filepath.Join(h.dir, "state"),
 		Embedded:        embedded,
 		EmbeddedAddress: embeddedAddr,
-		Remote: func(host string, plain bool) (store.Store, error) {
+		Remote: func(host string, plain bool, _, _ string) (store.Store, error) {
 			return remote.New(host, remote.WithPlainHTTP(plain))
 		},
 		Now:    h.clock,

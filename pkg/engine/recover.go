@@ -46,7 +46,8 @@ func (e *Engine) recoverHeld(ctx context.Context, h coord.Held) error {
 		e.log.Error("dropping an unreadable intent", "err", err)
 		return e.publish(ctx, h, nil)
 	}
-	s, err := e.storeOf(in.Store)
+	k := pkgKey{store: in.Store, path: in.Path}
+	s, err := e.storeOf(k)
 	if err != nil {
 		return err
 	}
@@ -54,7 +55,6 @@ func (e *Engine) recoverHeld(ctx context.Context, h coord.Held) error {
 	if err != nil {
 		return err
 	}
-	k := pkgKey{store: in.Store, path: in.Path}
 	switch in.Op {
 	case "publish":
 		err = e.finishPublish(ctx, repo, in)

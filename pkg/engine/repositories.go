@@ -65,6 +65,11 @@ func (e *Engine) CreateRepository(ctx context.Context, r *configapi.Repository) 
 	if err := validateRepository(r); err != nil {
 		return nil, err
 	}
+	if v := e.opts.ValidateRepository; v != nil {
+		if err := v(r); err != nil {
+			return nil, err
+		}
+	}
 	k := repoKey{r.Namespace, r.Name}
 	stored := r.DeepCopy()
 	stored.UID = uuid.NewUUID()
@@ -118,6 +123,11 @@ func (e *Engine) UpdateRepository(ctx context.Context, r *configapi.Repository) 
 	}
 	if err := validateRepository(r); err != nil {
 		return nil, err
+	}
+	if v := e.opts.ValidateRepository; v != nil {
+		if err := v(r); err != nil {
+			return nil, err
+		}
 	}
 	k := repoKey{r.Namespace, r.Name}
 	t, err := e.lock(ctx, k.lockKey())

@@ -99,19 +99,22 @@ func (rs *repoState) object(rv uint64) configapi.Repository {
 // newRepoState resolves where a Repository's packages are.
 func (e *Engine) newRepoState(r configapi.Repository, desc ocispec.Descriptor) (*repoState, error) {
 	rs := &repoState{key: repoKey{r.Namespace, r.Name}, obj: r, desc: desc, deployment: r.Spec.Deployment, status: &repoStatus{}}
-	var host string
+	var host, creds string
 	var plain bool
 	if r.Spec.OCI != nil && r.Spec.OCI.Registry != "" {
 		host, rs.prefix, _ = strings.Cut(r.Spec.OCI.Registry, "/")
 		plain = r.Spec.OCI.PlainHTTP
 		rs.host, rs.storeID = host, host
+		if r.Spec.OCI.SecretRef != nil {
+			creds = r.Spec.OCI.SecretRef.Name
+		}
 	} else {
 		rs.embedded = true
 		rs.host = e.opts.EmbeddedAddress
 		rs.storeID = embeddedStore
 		rs.prefix = r.Namespace + "/" + r.Name
 	}
-	s, err := e.storeFor(host, plain)
+	s, err := e.storeFor(host, plain, r.Namespace, creds)
 	if err != nil {
 		return nil, err
 	}

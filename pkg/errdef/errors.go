@@ -16,8 +16,11 @@ var (
 	ErrInvalid = errors.New("invalid")
 	// ErrBadRequest: the request cannot be parsed.
 	ErrBadRequest = errors.New("bad request")
-	// ErrForbidden: the operation is never allowed on this object (e.g. changing a published revision).
+	// ErrForbidden: the operation is never allowed on this object (e.g. changing a published revision),
+	// or this user may not do it (authorization).
 	ErrForbidden = errors.New("forbidden")
+	// ErrUnauthorized: the request carries no valid credentials (authentication).
+	ErrUnauthorized = errors.New("unauthorized")
 	// ErrTooLarge: the request body is over the configured limit.
 	ErrTooLarge = errors.New("request entity too large")
 	// ErrUnavailable: the registry failed or cannot be reached.

@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,11 +18,10 @@ import (
 
 	"pkgserver.dev/pkgserver/pkg/apiserver"
 	"pkgserver.dev/pkgserver/pkg/coord/local"
+	"pkgserver.dev/pkgserver/pkg/auth/registryauth"
 	"pkgserver.dev/pkgserver/pkg/engine"
 	"pkgserver.dev/pkgserver/pkg/registry"
-	"pkgserver.dev/pkgserver/pkg/store"
 	"pkgserver.dev/pkgserver/pkg/store/layout"
-	"pkgserver.dev/pkgserver/pkg/store/remote"
 )
 
 // Config is what the pkgserver command configures.
@@ -51,6 +51,9 @@ type Config struct {
 	Logger        *slog.Logger
 	// Started, if set, is called with the bound address once serving.
 	Started func(addr string)
+	// Security is TLS, authentication, authorization, audit and the
+	// outbound policy (security.go).
+	Security Security
 }
 
 // Run serves until ctx is done, then finishes requests in flight and returns.
@@ -59,6 +62,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if log == nil {
 		log = slog.Default()
 	}
+	sec, err := cfg.Security.build(cfg.Listen, log)
+	if err != nil {
+		return err
+	}
+	defer sec.close()
 	embedded, err := layout.Open(cfg.DataDir)
 	if err != nil {
 		return err
@@ -83,15 +91,14 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer coordinator.Close()
 	eng, err := engine.New(engine.Options{
-		Embedded:        embedded,
-		EmbeddedAddress: external,
-		Remote: func(host string, plainHTTP bool) (store.Store, error) {
-			return remote.New(host, remote.WithPlainHTTP(plainHTTP))
-		},
-		Coordinator: coordinator,
-		WatchWindow: cfg.WatchWindow,
-		StateDir:    filepath.Join(embedded.Dir(), "state"),
-		Logger:      log,
+		Embedded:           embedded,
+		EmbeddedAddress:    external,
+		Remote:             sec.remoteStores,
+		ValidateRepository: sec.outbound.ValidateRepository,
+		Coordinator:        coordinator,
+		WatchWindow:        cfg.WatchWindow,
+		StateDir:           filepath.Join(embedded.Dir(), "state"),
+		Logger:             log,
 	})
 	if err != nil {
 		ln.Close()
@@ -123,14 +130,30 @@ func Run(ctx context.Context, cfg Config) error {
 		Logger:       log,
 		Ready:        func() error { return eng.Ready(context.Background()) },
 		Mount: func(e *echo.Echo) {
-			registry.Mount(e, reg)
+			var v2 http.Handler = reg
+			if sec.guardsRegistry() {
+				v2 = registryauth.Authorize(reg, registryauth.Options{
+					Authorizer: sec.authorizer, Owner: eng.OwnerOf, TagExists: tagExists(embedded),
+					Challenge: sec.chain.Configured(), Service: tokenService, RealmPath: tokenRealm,
+				})
+			}
+			registry.Mount(e, v2)
 			gc.mount(e)
+			e.Any(tokenRealm, echo.WrapHandler(sec.issuer.TokenHandler(sec.tokens, sec.chain.Anonymous || !sec.chain.Configured())))
 		},
 		Collectors: gc.collectors(),
+		Auth:       sec.apiAuth(),
 	})
 	srv := &http.Server{Handler: e, ReadHeaderTimeout: 30 * time.Second}
+	scheme := "http://"
+	if sec.tls != nil {
+		srv.TLSConfig = sec.tls
+		ln = tls.NewListener(ln, sec.tls)
+		scheme = "https://"
+	}
 
-	log.Info("pkgserver listening", "address", "http://"+addr, "external", external, "data", embedded.Dir())
+	log.Info("pkgserver listening", "address", scheme+addr, "external", external, "data", embedded.Dir(),
+		"authentication", sec.chain.Configured(), "authorization", fmt.Sprintf("%T", sec.authorizer))
 	if cfg.Started != nil {
 		cfg.Started(addr)
 	}

@@ -55,6 +55,17 @@ type OCIRepository struct {
 	// `target/realm/package` for deployment repositories) to read even when
 	// the registry cannot list its repositories (no _catalog API).
 	Packages []string `json:"packages,omitempty"`
+	// SecretRef names the entry of the server's registry credentials file
+	// (--registry-credentials-file) used with this registry. Without it the
+	// registry is used without credentials (or with the server's Docker
+	// config, when the server runs with --registry-docker-credentials).
+	SecretRef *SecretRef `json:"secretRef,omitempty"`
+}
+
+// SecretRef names an entry of the server's registry credentials file.
+type SecretRef struct {
+	// Name of the entry.
+	Name string `json:"name"`
 }
 
 // RepositoryStatus reports whether the registry is reachable.

@@ -26,9 +26,11 @@ type Client struct {
 	Base string
 	// Namespace is where objects are created and read.
 	Namespace string
-	// User, when set, is sent as X-Remote-User.
+	// User, when set, is impersonated (Impersonate-User, as kubectl --as).
 	User string
-	HTTP *http.Client
+	// Token, when set, is sent as the bearer token.
+	Token string
+	HTTP  *http.Client
 }
 
 // NewClient returns a Client for base and namespace.
@@ -110,7 +112,10 @@ func (c *Client) Do(ctx context.Context, method, path string, body any) (*Respon
 	}
 	req.Header.Set("Accept", "application/json")
 	if c.User != "" {
-		req.Header.Set("X-Remote-User", c.User)
+		req.Header.Set("Impersonate-User", c.User)
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {

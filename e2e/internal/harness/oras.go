@@ -22,6 +22,8 @@ type Oras struct {
 	Bin string
 	// Home is the HOME the CLI runs with.
 	Home string
+	// Env is added to its environment (KEY=VALUE), e.g. SSL_CERT_FILE.
+	Env []string
 }
 
 // NewOras finds the oras binary (see OrasBinary) or fails t.
@@ -40,7 +42,7 @@ func (o *Oras) Try(t testing.TB, dir string, args ...string) (string, error) {
 	t.Helper()
 	cmd := exec.CommandContext(t.Context(), o.Bin, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "HOME="+o.Home, "DOCKER_CONFIG="+filepath.Join(o.Home, ".docker"))
+	cmd.Env = append(append(os.Environ(), "HOME="+o.Home, "DOCKER_CONFIG="+filepath.Join(o.Home, ".docker")), o.Env...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }

@@ -2,6 +2,8 @@ package harness
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -36,6 +38,9 @@ type Options struct {
 	Args []string
 	// Env is added to the process environment (KEY=VALUE).
 	Env []string
+	// CAFile, when set, says the server serves TLS with a certificate of
+	// this CA (PEM): URL is https and readiness is checked over TLS.
+	CAFile string
 }
 
 // Server is one running (or exited) pkgserver process.
@@ -43,7 +48,7 @@ type Server struct {
 	Opts Options
 	// Addr is host:port the server listens on.
 	Addr string
-	// URL is http://Addr.
+	// URL is http://Addr, or https://Addr with Options.CAFile.
 	URL string
 
 	cmd  *exec.Cmd
@@ -108,6 +113,9 @@ func Spawn(opts Options) (*Server, error) {
 	}
 	args = append(args, opts.Args...)
 	s := &Server{Opts: opts, Addr: addr, URL: "http://" + addr, out: &syncBuffer{}, done: make(chan struct{})}
+	if opts.CAFile != "" {
+		s.URL = "https://" + addr
+	}
 	s.Opts.Listen = addr
 	s.cmd = exec.Command(opts.Bin, args...)
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
@@ -125,7 +133,11 @@ func Spawn(opts Options) (*Server, error) {
 }
 
 func (s *Server) waitReady() error {
-	client := &http.Client{Timeout: 2 * time.Second}
+	client, err := HTTPClient(s.Opts.CAFile)
+	if err != nil {
+		return err
+	}
+	client.Timeout = 2 * time.Second
 	deadline := time.Now().Add(startTimeout)
 	for time.Now().Before(deadline) {
 		select {
@@ -229,4 +241,23 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// HTTPClient returns an HTTP client that trusts the CA in caFile (PEM), and
+// presents the client certificates given; with an empty caFile, a plain one.
+func HTTPClient(caFile string, certs ...tls.Certificate) (*http.Client, error) {
+	if caFile == "" {
+		return &http.Client{Timeout: 30 * time.Second}, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: no PEM certificate", caFile)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, Certificates: certs}
+	return &http.Client{Timeout: 30 * time.Second, Transport: tr}, nil
 }

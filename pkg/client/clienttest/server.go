@@ -237,7 +237,7 @@ func (s *Server) packageRevisions(r *http.Request, ns, name, sub string) (any, i
 				return nil, 0, err
 			}
 			if cur.Spec.Lifecycle == pkgapi.LifecycleProposed && in.Spec.Lifecycle == pkgapi.LifecyclePublished {
-				s.publish(cur, r.Header.Get("X-Remote-User"))
+				s.publish(cur, r.Header.Get("Impersonate-User")) // pkg/client WithUser
 			}
 		} else if err := lifecycle.CheckUpdate(cur.Spec.Lifecycle, cmp.Or(in.Spec.Lifecycle, cur.Spec.Lifecycle)); err != nil {
 			return nil, 0, err

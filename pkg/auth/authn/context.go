@@ -1,0 +1,34 @@
+package authn
+
+import (
+	"context"
+
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/endpoints/request"
+)
+
+// WithUser returns ctx carrying the authenticated (or impersonated) user,
+// where Kubernetes' request.UserFrom finds it.
+func WithUser(ctx context.Context, u user.Info) context.Context {
+	return request.WithUser(ctx, u)
+}
+
+// UserFrom returns the user of ctx.
+func UserFrom(ctx context.Context) (user.Info, bool) {
+	return request.UserFrom(ctx)
+}
+
+type failureKey struct{}
+
+// WithFailure records why a request that authorizes itself (/v2/) could not
+// be let in (no credentials, wrong credentials, a refused impersonation),
+// so its handler answers in its own protocol.
+func WithFailure(ctx context.Context, err error) context.Context {
+	return context.WithValue(ctx, failureKey{}, err)
+}
+
+// FailureFrom returns the error WithFailure recorded, or nil.
+func FailureFrom(ctx context.Context) error {
+	err, _ := ctx.Value(failureKey{}).(error)
+	return err
+}

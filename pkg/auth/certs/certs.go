@@ -1,0 +1,86 @@
+// Package certs serves TLS from certificate files that are read again when
+// they change (--tls-cert-file, --tls-private-key-file), and keeps CA bundles
+// (--client-ca-file, --requestheader-client-ca-file) current the same way,
+// so certificates rotate without a restart.
+package certs
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"pkgserver.dev/pkgserver/pkg/auth/internal/reload"
+)
+
+// KeyPair is a serving certificate read from a PEM certificate (chain) file
+// and a PEM private key file.
+type KeyPair struct {
+	files *reload.Files[*tls.Certificate]
+}
+
+// NewKeyPair loads certFile and keyFile; they must be a matching pair.
+func NewKeyPair(certFile, keyFile string, log *slog.Logger) (*KeyPair, error) {
+	f, err := reload.New(parseKeyPair, []string{certFile, keyFile}, reload.WithLogger(log))
+	if err != nil {
+		return nil, fmt.Errorf("TLS certificate %s and key %s: %w", certFile, keyFile, err)
+	}
+	return &KeyPair{files: f}, nil
+}
+
+func parseKeyPair(data [][]byte) (*tls.Certificate, error) {
+	c, err := tls.X509KeyPair(data[0], data[1])
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// GetCertificate is a tls.Config.GetCertificate returning the current pair.
+func (k *KeyPair) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return k.files.Get(), nil
+}
+
+// CAPool is a bundle of PEM CA certificates.
+type CAPool struct {
+	files *reload.Files[*x509.CertPool]
+}
+
+// NewCAPool loads the PEM bundle in path; it must hold at least one certificate.
+func NewCAPool(path string, log *slog.Logger) (*CAPool, error) {
+	f, err := reload.New(parseCAPool, []string{path}, reload.WithLogger(log))
+	if err != nil {
+		return nil, fmt.Errorf("CA bundle %s: %w", path, err)
+	}
+	return &CAPool{files: f}, nil
+}
+
+// ParseCAPool parses a PEM bundle of CA certificates.
+func parseCAPool(data [][]byte) (*x509.CertPool, error) {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data[0]) {
+		return nil, errors.New("no PEM certificate found")
+	}
+	return pool, nil
+}
+
+// Pool returns the current bundle.
+func (p *CAPool) Pool() *x509.CertPool { return p.files.Get() }
+
+// ServerConfig is the TLS configuration of the listener: the current serving
+// certificate, and client certificates requested but not verified here. Each
+// authenticator verifies them against its own CA (client certificates against
+// --client-ca-file, the front proxy's against --requestheader-client-ca-file),
+// as kube-apiserver does; the handshake still proves the client holds the key.
+func ServerConfig(k *KeyPair, requestClientCerts bool) *tls.Config {
+	cfg := &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		GetCertificate: k.GetCertificate,
+		NextProtos:     []string{"h2", "http/1.1"},
+	}
+	if requestClientCerts {
+		cfg.ClientAuth = tls.RequestClientCert
+	}
+	return cfg
+}

@@ -1,0 +1,85 @@
+package certs
+
+import (
+	"crypto/tls"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"pkgserver.dev/pkgserver/internal/authtest"
+)
+
+// TestKeyPairRotates: a new certificate written over the files is served to
+// the next connection, without a restart.
+func TestKeyPairRotates(t *testing.T) {
+	dir := t.TempDir()
+	ca := authtest.NewCA(t, "ca")
+	first, second := ca.Server(t), ca.Server(t)
+	certFile, keyFile := first.WriteFiles(t, dir, "tls")
+	kp, err := NewKeyPair(certFile, keyFile, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not httptest's StartTLS: it adds a certificate of its own.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}
+	go srv.Serve(tls.NewListener(ln, ServerConfig(kp, false)))
+	defer srv.Close()
+	url := "https://" + ln.Addr().String()
+
+	served := func() string {
+		t.Helper()
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}, DisableKeepAlives: true}}
+		resp, err := c.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.TLS.PeerCertificates[0].SerialNumber.String()
+	}
+	if got := served(); got != first.Cert.SerialNumber.String() {
+		t.Fatalf("serving %s, want the first certificate", got)
+	}
+	second.WriteFiles(t, dir, "tls")
+	deadline := time.Now().Add(5 * time.Second)
+	for served() != second.Cert.SerialNumber.String() {
+		if time.Now().After(deadline) {
+			t.Fatal("the new certificate is not served")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// A half-written pair (new certificate, old key) keeps the last good pair.
+	third := ca.Server(t)
+	authtest.WriteFile(t, certFile, third.CertPEM)
+	time.Sleep(1200 * time.Millisecond)
+	if got := served(); got != second.Cert.SerialNumber.String() {
+		t.Fatalf("mismatched pair: serving %s", got)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	dir := t.TempDir()
+	log := slog.New(slog.DiscardHandler)
+	bad := filepath.Join(dir, "bad.pem")
+	authtest.WriteFile(t, bad, []byte("not pem"))
+	if _, err := NewKeyPair(bad, bad, log); err == nil {
+		t.Error("bad key pair accepted")
+	}
+	if _, err := NewCAPool(bad, log); err == nil {
+		t.Error("bad CA bundle accepted")
+	}
+	if _, err := NewCAPool(filepath.Join(dir, "missing"), log); err == nil {
+		t.Error("missing CA bundle accepted")
+	}
+	good := filepath.Join(dir, "ca.pem")
+	authtest.WriteFile(t, good, authtest.NewCA(t, "ca").PEM)
+	if p, err := NewCAPool(good, log); err != nil || p.Pool() == nil {
+		t.Errorf("good CA bundle: %v", err)
+	}
+}

@@ -1,0 +1,81 @@
+package server
+
+import (
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"pkgserver.dev/pkgserver/internal/authtest"
+	"pkgserver.dev/pkgserver/pkg/auth/authn"
+	"pkgserver.dev/pkgserver/pkg/auth/authz"
+)
+
+func TestSecurityBuild(t *testing.T) {
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "tokens.csv")
+	authtest.WriteFile(t, tokens, []byte("t,alice,1\n"))
+	badPolicy := filepath.Join(dir, "policy.yaml")
+	authtest.WriteFile(t, badPolicy, []byte("kind: Nope\n"))
+	ca := authtest.NewCA(t, "ca")
+	certFile, keyFile := ca.Server(t).WriteFiles(t, dir, "tls")
+	shortKey := filepath.Join(dir, "short.key")
+	authtest.WriteFile(t, shortKey, []byte("short"))
+	log := slog.New(slog.DiscardHandler)
+
+	for _, tc := range []struct {
+		name   string
+		listen string
+		sec    Security
+		err    string
+	}{
+		{name: "zero configuration on loopback", listen: "127.0.0.1:8080"},
+		{name: "zero configuration on ::1", listen: "[::1]:8080"},
+		{name: "zero configuration on localhost", listen: "localhost:8080"},
+		{name: "zero configuration on every interface", listen: ":8080", err: "refusing to serve :8080 without authentication"},
+		{name: "zero configuration on 0.0.0.0", listen: "0.0.0.0:8080", err: "--anonymous-auth=true"},
+		{name: "anonymous on purpose", listen: "0.0.0.0:8080", sec: Security{AnonymousAuth: true}},
+		{name: "tokens on every interface", listen: "0.0.0.0:8080", sec: Security{TokenAuthFile: tokens}},
+		{name: "TLS", listen: "0.0.0.0:8443", sec: Security{TokenAuthFile: tokens, TLSCertFile: certFile, TLSPrivateKeyFile: keyFile}},
+		{name: "TLS half", listen: "127.0.0.1:0", sec: Security{TLSCertFile: certFile}, err: "go together"},
+		{name: "client CA without TLS", listen: "127.0.0.1:0", sec: Security{ClientCAFile: certFile}, err: "need TLS"},
+		{name: "OIDC client without issuer", listen: "127.0.0.1:0", sec: Security{OIDC: authn.OIDCOptions{ClientID: "x"}}, err: "--oidc-client-id needs --oidc-issuer-url"},
+		{name: "missing token file", listen: "127.0.0.1:0", sec: Security{TokenAuthFile: filepath.Join(dir, "nope")}, err: "--token-auth-file"},
+		{name: "bad policy", listen: "127.0.0.1:0", sec: Security{AuthorizationPolicyFile: badPolicy}, err: "--authorization-policy-file"},
+		{name: "bad allowed registry", listen: "127.0.0.1:0", sec: Security{AllowedRegistries: []string{"https://x"}}, err: "--allowed-registries"},
+		{name: "short token key", listen: "127.0.0.1:0", sec: Security{RegistryTokenKeyFile: shortKey}, err: "--registry-token-key-file"},
+		{name: "missing credentials file", listen: "127.0.0.1:0", sec: Security{RegistryCredentialsFile: filepath.Join(dir, "nope")}, err: "--registry-credentials-file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := tc.sec.build(tc.listen, log)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.close()
+		})
+	}
+
+	s, err := Security{}.build("127.0.0.1:0", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.chain.Configured() || s.guardsRegistry() || s.tls != nil {
+		t.Fatal("the zero configuration authenticates, guards /v2/ or serves TLS")
+	}
+	if _, ok := s.authorizer.(authz.AlwaysAllow); !ok {
+		t.Fatalf("zero configuration authorizer %T", s.authorizer)
+	}
+	s, err = Security{TokenAuthFile: tokens, TLSCertFile: certFile, TLSPrivateKeyFile: keyFile}.build("127.0.0.1:0", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.chain.Configured() || !s.guardsRegistry() || s.tls == nil || s.chain.Anonymous {
+		t.Fatal("tokens and TLS: not configured as asked")
+	}
+}
