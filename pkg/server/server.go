@@ -17,8 +17,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"pkgserver.dev/pkgserver/pkg/apiserver"
-	"pkgserver.dev/pkgserver/pkg/coord/local"
 	"pkgserver.dev/pkgserver/pkg/auth/registryauth"
+	"pkgserver.dev/pkgserver/pkg/coord/local"
 	"pkgserver.dev/pkgserver/pkg/engine"
 	"pkgserver.dev/pkgserver/pkg/registry"
 	"pkgserver.dev/pkgserver/pkg/store/layout"
