@@ -408,6 +408,8 @@ func TestSecurity(t *testing.T) {
 		if err == nil || !strings.Contains(out, `cannot update resource "packagerevisions/approval"`) {
 			t.Fatalf("an editor pushing v2: %v\n%s", err, out)
 		}
+		// Other contents than the draft's: one manifest is one revision.
+		harness.WriteFiles(t, dir, map[string]string{"cm.yaml": configMapYAML("cm", "v2")})
 		approver := login("alice")
 		approver.Run(t, dir, "push", pkgRef+":v2", "cm.yaml")
 		tags := strings.Fields(viewer.Run(t, "", "repo", "tags", pkgRef))
