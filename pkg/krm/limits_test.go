@@ -114,3 +114,19 @@ func TestValidateHostile(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckLimits(t *testing.T) {
+	lim := WithLimits(Limits{MaxFiles: 2, YAML: yamlbound.Limits{MaxDepth: 3}})
+	// Invalid KRM, bad paths and bad YAML are Validate's business.
+	if err := CheckLimits(map[string]string{"a.yaml": "kind: X\n", "../b": "", "Kptfile": "["}, lim); err == nil || !strings.Contains(err.Error(), FlagMaxFiles) {
+		t.Errorf("CheckLimits over the file limit = %v", err)
+	}
+	if err := CheckLimits(map[string]string{"a.yaml": "kind: X\nd: [[x]]\n", "Kptfile": "["}, lim); err != nil {
+		t.Errorf("CheckLimits within the limits = %v", err)
+	}
+	err := CheckLimits(map[string]string{"a.yaml": "kind: X\nd: [[[x]]]\n"}, lim)
+	var list ResourceErrors
+	if !errors.Is(err, errdef.ErrInvalid) || !errors.As(err, &list) || len(list) != 1 || !strings.Contains(list[0].Msg, yamlbound.FlagMaxDepth) {
+		t.Errorf("CheckLimits over the depth limit = %v", err)
+	}
+}

@@ -37,6 +37,18 @@ const KptfileName = "Kptfile"
 // errdef.LimitError (the package as a whole is too large) or a
 // ResourceErrors holding the first MaxProblems problems in path order.
 func Validate(resources map[string]string, opts ...Option) error {
+	return validate(resources, true, opts)
+}
+
+// CheckLimits checks only that a package is within the Limits: its size, and
+// for each YAML file the YAML limits. Other problems are left to Validate. It
+// lets a caller apply its configured limits before another layer validates.
+func CheckLimits(resources map[string]string, opts ...Option) error {
+	return validate(resources, false, opts)
+}
+
+// validate is Validate, or with all false only the limits of CheckLimits.
+func validate(resources map[string]string, all bool, opts []Option) error {
 	o := options{limits: DefaultLimits()}
 	for _, opt := range opts {
 		opt(&o)
@@ -51,10 +63,12 @@ func Validate(resources map[string]string, opts ...Option) error {
 	truncated, exhausted := false, false
 	for _, p := range slices.Sorted(maps.Keys(resources)) {
 		if msg := pathProblem(p); msg != "" {
-			problems = append(problems, &ResourceError{Path: p, Msg: "invalid path: " + msg})
+			if all {
+				problems = append(problems, &ResourceError{Path: p, Msg: "invalid path: " + msg})
+			}
 		} else if isYAML(p) && !exhausted {
 			var more []*ResourceError
-			more, exhausted = validateYAML(p, resources[p], budget)
+			more, exhausted = validateYAML(p, resources[p], budget, all)
 			problems = append(problems, more...)
 		}
 		if len(problems) > MaxProblems {
@@ -78,11 +92,11 @@ func isYAML(p string) bool {
 	return strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml") || path.Base(p) == KptfileName
 }
 
-// validateYAML parses text as a YAML stream and checks each document. A
-// syntax error or a limit ends the file: the parser cannot resume after it.
-// exhausted reports that the package's node budget is spent, so no further
-// file can be parsed.
-func validateYAML(p, text string, budget *yamlbound.Budget) (problems []*ResourceError, exhausted bool) {
+// validateYAML parses text as a YAML stream and checks each document (with
+// all false, only against the limits). A syntax error or a limit ends the
+// file: the parser cannot resume after it. exhausted reports that the
+// package's node budget is spent, so no further file can be parsed.
+func validateYAML(p, text string, budget *yamlbound.Budget, all bool) (problems []*ResourceError, exhausted bool) {
 	dec := yamlbound.NewDecoder(text, budget)
 	for doc := 1; ; doc++ {
 		n, err := dec.Next()
@@ -93,13 +107,18 @@ func validateYAML(p, text string, budget *yamlbound.Budget) (problems []*Resourc
 		if errors.As(err, &le) {
 			return append(problems, &ResourceError{Path: p, Line: le.Line, Msg: le.Error()}), le.Err.Name == yamlbound.FlagMaxNodes
 		}
+		if err != nil && !all {
+			return problems, false
+		}
 		if err != nil {
 			line, msg := syntaxError(err)
 			// At end of input yaml.v3 points one line past the last one.
 			line = min(line, strings.Count(strings.TrimSuffix(text, "\n"), "\n")+1)
 			return append(problems, &ResourceError{Path: p, Line: line, Msg: "invalid YAML: " + msg}), false
 		}
-		problems = append(problems, checkObject(p, doc, n)...)
+		if all {
+			problems = append(problems, checkObject(p, doc, n)...)
+		}
 	}
 }
 
