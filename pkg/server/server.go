@@ -34,6 +34,8 @@ type Config struct {
 	ExternalAddress string
 	// MaxBodyBytes caps request bodies of the API.
 	MaxBodyBytes int64
+	// Limits bound every other input.
+	Limits Limits
 	// RescanInterval is how often registries are listed again for packages
 	// pushed by others; zero disables it.
 	RescanInterval time.Duration
@@ -85,18 +87,28 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := os.MkdirAll(uploads, 0o755); err != nil {
 		return err
 	}
+	lim := cfg.Limits
 	reg := registry.New(embedded, registry.Options{
-		Guard:   registry.GuardFrom(eng.CheckRegistryWrite),
-		Lock:    eng.LockEmbedded,
-		TempDir: uploads,
-		Logger:  log,
+		Guard:                      registry.GuardFrom(eng.CheckRegistryWrite),
+		Lock:                       eng.LockEmbedded,
+		TempDir:                    uploads,
+		Logger:                     log,
+		MaxManifestBytes:           lim.MaxManifestBytes,
+		UploadTTL:                  lim.UploadSessionTTL,
+		MaxBlobBytes:               lim.MaxBlobBytes,
+		MaxUploadSessions:          lim.MaxUploadSessions,
+		MaxUploadSessionsPerClient: lim.MaxUploadSessionsPerClient,
+		MaxTagsPerPush:             lim.MaxTagsPerPush,
 	})
 	defer reg.Close()
 	e := apiserver.New(eng, apiserver.Options{
-		MaxBodyBytes: cfg.MaxBodyBytes,
-		Logger:       log,
-		Ready:        func() error { return eng.Ready(context.Background()) },
-		Mount:        func(e *echo.Echo) { registry.Mount(e, reg) },
+		MaxBodyBytes:       cfg.MaxBodyBytes,
+		MaxPatchOperations: lim.MaxPatchOperations,
+		MaxPatchCopyBytes:  lim.MaxPatchCopyBytes,
+		Package:            lim.Package(),
+		Logger:             log,
+		Ready:              func() error { return eng.Ready(context.Background()) },
+		Mount:              func(e *echo.Echo) { registry.Mount(e, reg) },
 	})
 	srv := &http.Server{Handler: e, ReadHeaderTimeout: 30 * time.Second}
 
