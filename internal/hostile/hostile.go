@@ -68,12 +68,23 @@ func DuplicateKeys(n int) string {
 	return header("dup") + "data:\n" + strings.Repeat("  k: v\n", n)
 }
 
-// Dense is one KRM object of at least size bytes of the densest YAML: a flow
+// Dense is one KRM object of exactly size bytes of the densest YAML: a flow
 // sequence of one-character scalars, a node per two bytes.
 func Dense(size int) string {
 	h := header("dense") + "spec: ["
-	n := max((size-len(h))/2, 1)
-	return h + strings.Repeat("0,", n-1) + "0]\n"
+	n := max((size-len(h)-2)/2, 1)
+	body := h + strings.Repeat("0,", n-1) + "0]"
+	return body + strings.Repeat(" ", max(size-len(body)-1, 0)) + "\n"
+}
+
+// DenseMap is one KRM object of exactly size bytes of the YAML with the most
+// nodes per byte: a flow mapping of one-character keys without values, two
+// nodes (a key and its null) per two bytes.
+func DenseMap(size int) string {
+	h := header("densemap") + "spec: {"
+	n := max((size-len(h)-2)/2, 1)
+	body := h + strings.Repeat("a,", n-1) + "a}"
+	return body + strings.Repeat(" ", max(size-len(body)-1, 0)) + "\n"
 }
 
 // CopyPatch is a JSON patch (RFC 6902) of n operations that doubles the
