@@ -235,7 +235,7 @@ func TestHostileInputs(t *testing.T) {
 	})
 	for _, tc := range hostileCases {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHostileEnv(t)
+			h := newHostileEnv(t, "--max-blob-bytes", strconv.Itoa(hostileBlobLimit))
 			peak := measurePeak(t, h.srv.Pid(), func() { tc.send(t, h) })
 			mu.Lock()
 			peaks[tc.name] = peak
@@ -251,10 +251,10 @@ func TestHostileInputs(t *testing.T) {
 	}
 }
 
-func newHostileEnv(t *testing.T) *hostileEnv {
+// newHostileEnv starts a server with args, a repository and a draft.
+func newHostileEnv(t *testing.T, args ...string) *hostileEnv {
 	t.Helper()
-	srv := harness.Start(t, harness.Options{Bin: serverBin, DataDir: t.TempDir(),
-		Args: []string{"--max-blob-bytes", strconv.Itoa(hostileBlobLimit)}})
+	srv := harness.Start(t, harness.Options{Bin: serverBin, DataDir: t.TempDir(), Args: args})
 	e := &env{b: backends[0], srv: srv, c: harness.NewClient(srv.URL, namespace)}
 	e.createRepo(t, "blueprints", false)
 	id := catalogID("blueprints", "", "target", "ws")
