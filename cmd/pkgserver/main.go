@@ -18,6 +18,25 @@ import (
 	"pkgserver.dev/pkgserver/pkg/store/layout"
 )
 
+// limitFlags registers the flags of the input limits (docs/operations.md, "Limits").
+func limitFlags(l *server.Limits) {
+	d := server.DefaultLimits()
+	flag.IntVar(&l.MaxPatchOperations, "max-patch-operations", d.MaxPatchOperations, "most operations in a JSON patch (413)")
+	flag.Int64Var(&l.MaxPatchCopyBytes, "max-patch-copy-bytes", d.MaxPatchCopyBytes, "most bytes the copy operations of a JSON patch may add (413)")
+	flag.IntVar(&l.MaxPackageFiles, "max-package-files", d.MaxPackageFiles, "most files in a package (422)")
+	flag.Int64Var(&l.MaxPackageBytes, "max-package-bytes", d.MaxPackageBytes, "most bytes of all files of a package (422)")
+	flag.IntVar(&l.MaxYAMLDocuments, "max-yaml-documents", d.MaxYAMLDocuments, "most YAML documents in one file (422)")
+	flag.IntVar(&l.MaxYAMLDocumentBytes, "max-yaml-document-bytes", d.MaxYAMLDocumentBytes, "largest YAML document, checked before parsing (422)")
+	flag.IntVar(&l.MaxYAMLDepth, "max-yaml-depth", d.MaxYAMLDepth, "deepest nesting of YAML mappings and sequences, aliases followed (422)")
+	flag.IntVar(&l.MaxYAMLNodes, "max-yaml-nodes", d.MaxYAMLNodes, "most YAML nodes of a package, each alias counted as a copy (422)")
+	flag.Int64Var(&l.MaxBlobBytes, "max-blob-bytes", d.MaxBlobBytes, "largest blob pushed to /v2/ (SIZE_INVALID)")
+	flag.Int64Var(&l.MaxManifestBytes, "max-manifest-bytes", d.MaxManifestBytes, "largest manifest pushed to /v2/ (MANIFEST_INVALID)")
+	flag.IntVar(&l.MaxUploadSessions, "max-upload-sessions", d.MaxUploadSessions, "most /v2/ upload sessions open at once (TOOMANYREQUESTS)")
+	flag.IntVar(&l.MaxUploadSessionsPerClient, "max-upload-sessions-per-client", d.MaxUploadSessionsPerClient, "most /v2/ upload sessions of one client address (TOOMANYREQUESTS)")
+	flag.DurationVar(&l.UploadSessionTTL, "upload-session-ttl", d.UploadSessionTTL, "how long an idle /v2/ upload session is kept (BLOB_UPLOAD_UNKNOWN after)")
+	flag.IntVar(&l.MaxTagsPerPush, "max-tags-per-push", d.MaxTagsPerPush, "most ?tag= parameters of a /v2/ manifest PUT (MANIFEST_INVALID)")
+}
+
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "gc" {
 		os.Exit(gcMain(os.Args[2:]))
@@ -27,7 +46,8 @@ func main() {
 	flag.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "address to serve the API and the embedded registry on")
 	flag.StringVar(&cfg.DataDir, "data-dir", "./pkgserver-data", "directory of the embedded OCI image layout")
 	flag.StringVar(&cfg.ExternalAddress, "external-address", "", "host:port clients use to reach this server (default: the listen address)")
-	flag.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", 8<<20, "largest accepted request body; larger ones get 413")
+	flag.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", 8<<20, "largest accepted request body, and largest object a PATCH may make; larger ones get 413")
+	limitFlags(&cfg.Limits)
 	flag.DurationVar(&cfg.RescanInterval, "rescan-interval", 0, "how often to list registries again for packages pushed by others (0: only on restart)")
 	flag.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 0, "how long requests in flight may finish after SIGTERM (default 30s)")
 	flag.IntVar(&cfg.WatchWindow, "watch-window", 0, "how many recent events a watch can resume over; older resourceVersions get 410 (default 50000)")

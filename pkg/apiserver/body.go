@@ -11,9 +11,9 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
-	"sigs.k8s.io/yaml"
 
 	"pkgserver.dev/pkgserver/pkg/errdef"
+	"pkgserver.dev/pkgserver/pkg/yamlbound"
 )
 
 // readBody reads the request body, refusing anything over limit bytes: at once
@@ -21,7 +21,7 @@ import (
 // a large body is never held in memory whole.
 func readBody(r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
-		return nil, newError(errdef.ErrTooLarge, "request body of %d bytes is over the limit of %d bytes", r.ContentLength, limit)
+		return nil, tooLarge(FlagMaxBodyBytes, limit, "a request body of %d bytes", r.ContentLength)
 	}
 	if r.Body == nil {
 		return nil, newError(errdef.ErrBadRequest, "request body is empty")
@@ -31,7 +31,7 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 		return nil, newError(errdef.ErrBadRequest, "reading request body: %v", err)
 	}
 	if int64(len(data)) > limit {
-		return nil, newError(errdef.ErrTooLarge, "request body is over the limit of %d bytes", limit)
+		return nil, tooLarge(FlagMaxBodyBytes, limit, "a request body of more than %d bytes", limit)
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, newError(errdef.ErrBadRequest, "request body is empty")
@@ -40,8 +40,9 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 }
 
 // decodeBody reads the request body into v: YAML when the Content-Type says
-// so, JSON otherwise. Unknown fields are ignored, as Kubernetes does by default.
-func decodeBody(c echo.Context, limit int64, v any) error {
+// so (within the YAML limits), JSON otherwise. Unknown fields are ignored, as
+// Kubernetes does by default.
+func (s *server) decodeBody(c echo.Context, v any) error {
 	req := c.Request()
 	mediaType, _, _ := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
 	isYAML := false
@@ -52,15 +53,15 @@ func decodeBody(c echo.Context, limit int64, v any) error {
 		// client-go falls back to JSON on a 415, so say it plainly.
 		return echo.NewHTTPError(http.StatusUnsupportedMediaType, "content type "+mediaType+" is not supported; send JSON or YAML")
 	}
-	data, err := readBody(req, limit)
+	data, err := readBody(req, s.maxBody)
 	if err != nil {
 		return err
 	}
 	strict := strictFields(c)
 	if isYAML {
-		j, err := yaml.YAMLToJSON(data)
+		j, err := yamlToJSON(data, s.limits.pkg.YAML)
 		if err != nil {
-			return newError(errdef.ErrBadRequest, "malformed YAML body: %v", err)
+			return err
 		}
 		if err := decodeJSON(j, v, strict); err != nil {
 			// Offsets in the converted JSON mean nothing to the client.
@@ -72,6 +73,19 @@ func decodeBody(c echo.Context, limit int64, v any) error {
 		return jsonError(data, err)
 	}
 	return nil
+}
+
+// yamlToJSON converts a YAML body (one object) to JSON within lim: a limit
+// is a 413 naming it, anything else a malformed body.
+func yamlToJSON(data []byte, lim yamlbound.Limits) ([]byte, error) {
+	j, err := yamlbound.ToJSON(data, lim)
+	if errors.Is(err, errdef.ErrTooLarge) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, newError(errdef.ErrBadRequest, "malformed YAML body: %v", err)
+	}
+	return j, nil
 }
 
 // strictFields reports whether the client asked for unknown fields to be

@@ -129,8 +129,16 @@ func statusOf(err error) *metav1.Status {
 }
 
 // causesOf lists what is invalid: one cause per file problem of a resources
-// validation, else the whole message.
+// validation, the package for a package limit, else the whole message.
 func causesOf(err error) []metav1.StatusCause {
+	var le *errdef.LimitError
+	if errors.As(err, &le) && (le.Name == krm.FlagMaxFiles || le.Name == krm.FlagMaxBytes) {
+		typ := metav1.CauseTypeTooLong
+		if le.Name == krm.FlagMaxFiles {
+			typ = metav1.CauseTypeTooMany
+		}
+		return []metav1.StatusCause{{Type: typ, Field: "spec.resources", Message: le.Error()}}
+	}
 	var problems krm.ResourceErrors
 	if errors.As(err, &problems) {
 		out := make([]metav1.StatusCause, 0, len(problems))

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	pkgapi "pkgserver.dev/pkgserver/api/pkg/v1alpha1"
+	"pkgserver.dev/pkgserver/internal/hostile"
 )
 
 // FuzzListQuery feeds outside input to the list query parser and the list
@@ -50,6 +51,42 @@ func FuzzListQuery(f *testing.F) {
 			call{code: 400, reason: metav1.StatusReasonBadRequest}.verify(t, rec)
 		default:
 			t.Fatalf("code %d for %v: %s", rec.Code, q, rec.Body)
+		}
+	})
+}
+
+// FuzzPatch applies arbitrary patch bodies of every patch media type to a
+// PackageRevisionResources: the answer is the patched object or a 4xx Status
+// (never a panic or a 500), and nothing over the limits gets through.
+func FuzzPatch(f *testing.F) {
+	types := []string{mergePatch, jsonPatch, applyPatch, strategicPatch, "text/plain"}
+	f.Add(uint8(0), `{"spec":{"resources":{"a.yaml":"x: 1"}}}`)
+	f.Add(uint8(1), `[{"op":"add","path":"/spec/resources/b","value":"y"}]`)
+	f.Add(uint8(1), `[{"op":"copy","from":"/spec","path":"/spec/c"},{"op":"move","from":"/spec/c","path":"/x"}]`)
+	f.Add(uint8(1), `[{"op":"remove","path":"/metadata"}]`)
+	f.Add(uint8(1), hostile.CopyPatch("/spec/x", 12))
+	f.Add(uint8(1), testOps(40))
+	f.Add(uint8(2), "spec:\n  resources:\n    a.yaml: |\n      x: 1\n")
+	f.Add(uint8(2), hostile.AliasBomb(6, 6))
+	f.Add(uint8(2), hostile.Nested(12))
+	f.Add(uint8(0), `{"spec":{"resources":{"bomb.yaml":`+jsonOf(hostile.AliasBomb(4, 6))+`}}}`)
+	f.Add(uint8(0), `null`)
+	f.Fuzz(func(t *testing.T, typ uint8, body string) {
+		mt := types[int(typ)%len(types)]
+		e := New(newFake(), smallLimits)
+		rec := serve(t, e, call{method: "PATCH", path: prrs + "/" + redis, body: body, header: map[string]string{"Content-Type": mt}})
+		switch {
+		case rec.Code == 200:
+			if rec.Body.Len() > int(smallLimits.MaxBodyBytes)+1024 {
+				t.Fatalf("patched object of %d bytes", rec.Body.Len())
+			}
+		case rec.Code >= 400 && rec.Code < 500:
+			var st metav1.Status
+			if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil || int(st.Code) != rec.Code {
+				t.Fatalf("code %d without a Status: %s", rec.Code, rec.Body)
+			}
+		default:
+			t.Fatalf("code %d for %s %q: %s", rec.Code, mt, body, rec.Body)
 		}
 	})
 }

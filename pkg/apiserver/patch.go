@@ -8,7 +8,6 @@ import (
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/labstack/echo/v4"
-	"sigs.k8s.io/yaml"
 
 	"pkgserver.dev/pkgserver/pkg/errdef"
 )
@@ -40,7 +39,7 @@ func (r *resource[T, P]) handlePatch(c echo.Context, s *server, write func(conte
 	if err != nil {
 		return err
 	}
-	patched, err := applyPatchBody(mediaType, doc, body)
+	patched, err := applyPatchBody(mediaType, doc, body, s.limits)
 	if err != nil {
 		return r.about(err, name)
 	}
@@ -58,37 +57,29 @@ func (r *resource[T, P]) handlePatch(c echo.Context, s *server, write func(conte
 	return r.respond(c, http.StatusOK, out)
 }
 
-// applyPatchBody applies a patch of the given media type to doc.
-func applyPatchBody(mediaType string, doc, patch []byte) ([]byte, error) {
+// applyPatchBody applies a patch of the given media type to doc, within lim.
+func applyPatchBody(mediaType string, doc, patch []byte, lim limits) ([]byte, error) {
 	switch mediaType {
 	case mergePatch:
 		out, err := jsonpatch.MergePatch(doc, patch)
 		if err != nil {
 			return nil, newError(errdef.ErrBadRequest, "merge patch: %v", err)
 		}
-		return out, nil
+		return out, checkPatched(out, lim)
 	case jsonPatch:
-		p, err := jsonpatch.DecodePatch(patch)
-		if err != nil {
-			return nil, newError(errdef.ErrBadRequest, "JSON patch: %v", err)
-		}
-		out, err := p.Apply(doc)
-		if err != nil {
-			return nil, newError(errdef.ErrInvalid, "JSON patch: %v", err)
-		}
-		return out, nil
+		return applyJSONPatch(doc, patch, lim)
 	case applyPatch:
 		// Server-side apply without field managers: the applied configuration
 		// is merged into the live object like a merge patch.
-		j, err := yaml.YAMLToJSON(patch)
+		j, err := yamlToJSON(patch, lim.pkg.YAML)
 		if err != nil {
-			return nil, newError(errdef.ErrBadRequest, "apply patch: malformed YAML: %v", err)
+			return nil, err
 		}
 		out, err := jsonpatch.MergePatch(doc, j)
 		if err != nil {
 			return nil, newError(errdef.ErrBadRequest, "apply patch: %v", err)
 		}
-		return out, nil
+		return out, checkPatched(out, lim)
 	case strategicPatch:
 		return nil, echo.NewHTTPError(http.StatusUnsupportedMediaType,
 			"strategic merge patch is not supported for this resource; use --type=merge or --type=json")

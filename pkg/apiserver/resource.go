@@ -270,7 +270,7 @@ func (r *resource[T, P]) handleGet(c echo.Context) error {
 
 func (r *resource[T, P]) handleCreate(c echo.Context, s *server) error {
 	obj := new(T)
-	if err := decodeBody(c, s.maxBody, obj); err != nil {
+	if err := s.decodeBody(c, obj); err != nil {
 		return r.about(err, "")
 	}
 	name := P(obj).GetName()
@@ -288,7 +288,7 @@ func (r *resource[T, P]) handleCreate(c echo.Context, s *server) error {
 func (r *resource[T, P]) handleWrite(c echo.Context, s *server, write func(context.Context, *T) (*T, error)) error {
 	name := c.Param("name")
 	obj := new(T)
-	if err := decodeBody(c, s.maxBody, obj); err != nil {
+	if err := s.decodeBody(c, obj); err != nil {
 		return r.about(err, name)
 	}
 	if err := r.checkBody(obj, c.Param("namespace"), name); err != nil {

@@ -14,6 +14,7 @@ import (
 	configapi "pkgserver.dev/pkgserver/api/config/v1alpha1"
 	pkgapi "pkgserver.dev/pkgserver/api/pkg/v1alpha1"
 	"pkgserver.dev/pkgserver/pkg/engine"
+	"pkgserver.dev/pkgserver/pkg/krm"
 )
 
 // category groups every kind of pkgserver for `kubectl get pkgserver`.
@@ -26,8 +27,8 @@ type apiGroup struct {
 }
 
 // apiGroups is the one list of what is served; routes and discovery both
-// come from it.
-func apiGroups(svc engine.Service) []apiGroup {
+// come from it. Package contents are checked against lim.
+func apiGroups(svc engine.Service, lim krm.Limits) []apiGroup {
 	return []apiGroup{
 		{
 			name: configapi.Group, version: configapi.Version,
@@ -88,7 +89,7 @@ func apiGroups(svc engine.Service) []apiGroup {
 					peek:       resourcesOf,
 					list:       svc.ListPackageRevisionResources,
 					get:        svc.GetPackageRevisionResources,
-					update:     svc.UpdatePackageRevisionResources,
+					update:     checkedResources(lim, svc.UpdatePackageRevisionResources),
 				},
 			},
 		},

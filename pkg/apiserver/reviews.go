@@ -34,12 +34,12 @@ var protobufMagic = []byte{0x6b, 0x38, 0x73, 0x00}
 // decodeReview reads a review body: JSON or YAML like every body, or the
 // protobuf kubectl sends for these built-in kinds (it does not fall back to
 // JSON when refused).
-func decodeReview(c echo.Context, limit int64, v interface{ Unmarshal([]byte) error }) error {
+func (s *server) decodeReview(c echo.Context, v interface{ Unmarshal([]byte) error }) error {
 	mt, _, _ := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
 	if mt != "application/vnd.kubernetes.protobuf" {
-		return decodeBody(c, limit, v)
+		return s.decodeBody(c, v)
 	}
-	data, err := readBody(c.Request(), limit)
+	data, err := readBody(c.Request(), s.maxBody)
 	if err != nil {
 		return err
 	}
@@ -60,7 +60,7 @@ func requestUser(c echo.Context) user.Info {
 
 func (s *server) selfSubjectReview(c echo.Context) error {
 	var in authnv1.SelfSubjectReview
-	if err := decodeReview(c, s.maxBody, &in); err != nil {
+	if err := s.decodeReview(c, &in); err != nil {
 		return err
 	}
 	out := authnv1.SelfSubjectReview{
@@ -73,7 +73,7 @@ func (s *server) selfSubjectReview(c echo.Context) error {
 
 func (s *server) selfSubjectAccessReview(c echo.Context) error {
 	var in authzv1.SelfSubjectAccessReview
-	if err := decodeReview(c, s.maxBody, &in); err != nil {
+	if err := s.decodeReview(c, &in); err != nil {
 		return err
 	}
 	ra, nra := in.Spec.ResourceAttributes, in.Spec.NonResourceAttributes
@@ -102,7 +102,7 @@ func (s *server) selfSubjectAccessReview(c echo.Context) error {
 
 func (s *server) selfSubjectRulesReview(c echo.Context) error {
 	var in authzv1.SelfSubjectRulesReview
-	if err := decodeReview(c, s.maxBody, &in); err != nil {
+	if err := s.decodeReview(c, &in); err != nil {
 		return err
 	}
 	out := authzv1.SelfSubjectRulesReview{

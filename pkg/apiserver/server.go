@@ -10,6 +10,7 @@ import (
 	"pkgserver.dev/pkgserver/pkg/auth/authn"
 	"pkgserver.dev/pkgserver/pkg/engine"
 	"pkgserver.dev/pkgserver/pkg/errdef"
+	"pkgserver.dev/pkgserver/pkg/krm"
 )
 
 // DefaultMaxBodyBytes is the request body limit when Options.MaxBodyBytes is 0.
@@ -17,9 +18,20 @@ const DefaultMaxBodyBytes int64 = 8 << 20
 
 // Options configure New. The zero value is usable.
 type Options struct {
-	// MaxBodyBytes caps request bodies of the /apis routes; larger ones get a
-	// 413. Zero or less means DefaultMaxBodyBytes (8 MiB).
+	// MaxBodyBytes caps request bodies of the /apis routes, and what a
+	// PATCH may make; larger ones get a 413. Zero or less means
+	// DefaultMaxBodyBytes (8 MiB).
 	MaxBodyBytes int64
+	// MaxPatchOperations caps the operations of a JSON patch (413). Zero
+	// means DefaultMaxPatchOperations.
+	MaxPatchOperations int
+	// MaxPatchCopyBytes caps what the copy operations of a JSON patch may
+	// add (413). Zero means MaxBodyBytes.
+	MaxPatchCopyBytes int64
+	// Package bounds the files of a PackageRevisionResources and the YAML
+	// of request bodies (422 or 413 naming the limit). Zero fields take
+	// krm's defaults.
+	Package krm.Limits
 	// Logger receives request logs at debug level and failures at error
 	// level. Nil discards them.
 	Logger *slog.Logger
@@ -42,6 +54,7 @@ type Options struct {
 type server struct {
 	svc     engine.Service
 	maxBody int64
+	limits  limits
 	log     *slog.Logger
 	ready   func() error
 	metrics *metrics
@@ -51,10 +64,8 @@ type server struct {
 // New returns an Echo instance serving svc under /apis, the discovery
 // documents, /healthz and /readyz.
 func New(svc engine.Service, opts Options) *echo.Echo {
-	s := &server{svc: svc, maxBody: opts.MaxBodyBytes, log: opts.Logger, ready: opts.Ready, metrics: newMetrics(opts.Collectors...), auth: opts.Auth}
-	if s.maxBody <= 0 {
-		s.maxBody = DefaultMaxBodyBytes
-	}
+	lim := newLimits(opts)
+	s := &server{svc: svc, maxBody: lim.body, limits: lim, log: opts.Logger, ready: opts.Ready, metrics: newMetrics(opts.Collectors...), auth: opts.Auth}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -80,7 +91,7 @@ func New(svc engine.Service, opts Options) *echo.Echo {
 		})
 	})
 
-	groups := apiGroups(svc)
+	groups := apiGroups(svc, lim.pkg)
 	registerReviews(e, s)
 	registerDiscovery(e, groups)
 	registerOpenAPI(e, groups)

@@ -5,18 +5,18 @@ package diff
 
 import (
 	"cmp"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"maps"
 	"path"
-	"reflect"
 	"slices"
 	"strings"
 
 	udiff "github.com/aymanbagabas/go-udiff"
-	"go.yaml.in/yaml/v3"
 
 	"pkgserver.dev/pkgserver/pkg/errdef"
+	"pkgserver.dev/pkgserver/pkg/yamlbound"
 )
 
 // Values of FileDiff.Status and ResourceDiff.Change.
@@ -68,6 +68,18 @@ func unified(from, to, a, b string) string {
 	return u
 }
 
+// Option configures Resources.
+type Option func(*options)
+
+type options struct {
+	limits yamlbound.Limits
+}
+
+// WithLimits parses YAML under l instead of yamlbound.DefaultLimits.
+func WithLimits(l yamlbound.Limits) Option {
+	return func(o *options) { o.limits = l }
+}
+
 // ResourceDiff is the difference of one KRM resource.
 type ResourceDiff struct {
 	Group, Kind, Namespace, Name string
@@ -81,13 +93,19 @@ type ResourceDiff struct {
 // position do not count, so moving a resource to another file is no change.
 // An identity found more than once in a package is compared per file. The
 // result is sorted by group, kind, namespace, name, path. The error wraps
-// errdef.ErrInvalid if a YAML file is not a stream of KRM objects.
-func Resources(a, b map[string]string) ([]ResourceDiff, error) {
-	ra, err := resources(a)
+// errdef.ErrInvalid if a YAML file is not a stream of KRM objects or is over
+// the YAML limits (default yamlbound.DefaultLimits, else WithLimits), which
+// apply to each package.
+func Resources(a, b map[string]string, opts ...Option) ([]ResourceDiff, error) {
+	o := options{limits: yamlbound.DefaultLimits()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	ra, err := resources(a, yamlbound.NewBudget(o.limits))
 	if err != nil {
 		return nil, err
 	}
-	rb, err := resources(b)
+	rb, err := resources(b, yamlbound.NewBudget(o.limits))
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +116,7 @@ func Resources(a, b map[string]string) ([]ResourceDiff, error) {
 		switch y := ib[k]; {
 		case y == nil:
 			diffs = append(diffs, x.diff(x.path, Removed))
-		case !equal(x.value, y.value):
+		case x.sum != y.sum:
 			diffs = append(diffs, y.diff(y.path, Changed))
 		}
 	}
@@ -118,7 +136,7 @@ func Resources(a, b map[string]string) ([]ResourceDiff, error) {
 type resource struct {
 	group, kind, namespace, name string
 	path                         string
-	value                        any // the object as plain data
+	sum                          [sha256.Size]byte // of the object's data, canonically encoded
 	key                          string
 }
 
@@ -131,13 +149,13 @@ func (r *resource) diff(p, change string) ResourceDiff {
 }
 
 // resources parses the KRM objects of every YAML file, in path order.
-func resources(files map[string]string) ([]*resource, error) {
+func resources(files map[string]string, budget *yamlbound.Budget) ([]*resource, error) {
 	var all []*resource
 	for _, p := range slices.Sorted(maps.Keys(files)) {
 		if !isYAML(p) {
 			continue
 		}
-		rs, err := parse(p, files[p])
+		rs, err := parse(p, files[p], budget)
 		if err != nil {
 			return nil, fmt.Errorf("%w: resources[%q]: %w", errdef.ErrInvalid, p, err)
 		}
@@ -151,21 +169,20 @@ func isYAML(p string) bool {
 	return strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml") || path.Base(p) == "Kptfile"
 }
 
-// parse decodes a YAML stream into objects; the YAML library's panics become
-// errors because the text comes from outside.
-func parse(p, text string) (rs []*resource, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			rs, err = nil, fmt.Errorf("invalid YAML: %v", r)
-		}
-	}()
-	dec := yaml.NewDecoder(strings.NewReader(text))
+// parse decodes a YAML stream into objects. Only a digest of each object's
+// data is kept, so comparing two packages holds one document at a time.
+func parse(p, text string, budget *yamlbound.Budget) ([]*resource, error) {
+	dec := yamlbound.NewDecoder(text, budget)
+	var rs []*resource
 	for i := 1; ; i++ {
-		var v any
-		err := dec.Decode(&v)
+		n, err := dec.Next()
 		if err == io.EOF {
 			return rs, nil
 		}
+		if err != nil {
+			return nil, fmt.Errorf("invalid YAML: %w", err)
+		}
+		v, err := yamlbound.Value(n)
 		if err != nil {
 			return nil, fmt.Errorf("invalid YAML: %w", err)
 		}
@@ -176,8 +193,59 @@ func parse(p, text string) (rs []*resource, err error) {
 		if !ok {
 			return nil, fmt.Errorf("document %d: not a KRM object: want apiVersion, kind and metadata.name", i)
 		}
-		r.path = p
+		r.sum, r.path = digest(v), p
 		rs = append(rs, r)
+	}
+}
+
+// digest hashes data written canonically: map keys sorted, every value
+// tagged with its type, so equal digests mean equal data (a .nan equals
+// itself here).
+func digest(v any) [sha256.Size]byte {
+	h := sha256.New()
+	writeValue(h, v)
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
+// writeValue streams one value to w: a type letter, then the value with
+// lengths before strings and collections so no two values share an encoding.
+func writeValue(w io.Writer, v any) {
+	switch v := v.(type) {
+	case nil:
+		io.WriteString(w, "n")
+	case string:
+		fmt.Fprintf(w, "s%d:%s", len(v), v)
+	case []any:
+		fmt.Fprintf(w, "l%d:", len(v))
+		for _, e := range v {
+			writeValue(w, e)
+		}
+	case map[string]any:
+		fmt.Fprintf(w, "m%d:", len(v))
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			writeValue(w, k)
+			writeValue(w, v[k])
+		}
+	case map[any]any:
+		keys := make([]string, 0, len(v))
+		byKey := make(map[string]any, len(v))
+		for k, e := range v {
+			var b strings.Builder
+			writeValue(&b, k)
+			keys = append(keys, b.String())
+			byKey[b.String()] = e
+		}
+		slices.Sort(keys)
+		fmt.Fprintf(w, "M%d:", len(v))
+		for _, k := range keys {
+			io.WriteString(w, k)
+			writeValue(w, byKey[k])
+		}
+	default: // scalars: bool, int, uint64, float64, time.Time, []byte
+		s := fmt.Sprint(v)
+		fmt.Fprintf(w, "%T%d:%s", v, len(s), s)
 	}
 }
 
@@ -195,7 +263,7 @@ func object(v any) (*resource, bool) {
 	if i := strings.LastIndex(apiVersion, "/"); i >= 0 {
 		group = apiVersion[:i]
 	}
-	return &resource{group: group, kind: kind, namespace: ns, name: name, value: v}, true
+	return &resource{group: group, kind: kind, namespace: ns, name: name}, true
 }
 
 // get returns m[key] for either map type yaml.v3 decodes to (map[any]any
@@ -241,10 +309,6 @@ func index(rs []*resource) map[string]*resource {
 	}
 	return m
 }
-
-// equal compares decoded data. NaN is never equal to itself, so a resource
-// holding .nan reads as changed: harmless, and rare in KRM.
-func equal(x, y any) bool { return reflect.DeepEqual(x, y) }
 
 func sortedPaths(a, b map[string]string) []string {
 	all := maps.Clone(a)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"pkgserver.dev/pkgserver/internal/hostile"
 	"pkgserver.dev/pkgserver/pkg/errdef"
 )
 
@@ -142,6 +143,8 @@ func FuzzResources(f *testing.F) {
 	b := loadPackage(f, "testdata/b")
 	f.Add(a["service.yaml"], b["service.yaml"])
 	f.Add("a: &x [*x, *x]", "{")
+	f.Add(hostile.AliasBomb(9, 10), hostile.DuplicateKeys(50))
+	f.Add(hostile.Nested(120), hostile.Documents(3))
 	f.Fuzz(func(t *testing.T, x, y string) {
 		pa, pb := map[string]string{"a.yaml": x}, map[string]string{"a.yaml": y}
 		got, err := Resources(pa, pb)

@@ -10,6 +10,7 @@ import (
 	"oras.land/oras-go/v2/content"
 
 	"pkgserver.dev/pkgserver/pkg/format"
+	"pkgserver.dev/pkgserver/pkg/krm"
 	"pkgserver.dev/pkgserver/pkg/store"
 )
 
@@ -22,14 +23,15 @@ const maxCachedManifests = 16384
 
 // cache keeps what never changes: manifests and unpacked files, by digest.
 type cache struct {
+	limits    krm.Limits
 	mu        sync.Mutex
 	manifests map[digest.Digest]ocispec.Manifest
 	files     map[digest.Digest]map[string]string
 	fileBytes int
 }
 
-func newCache() *cache {
-	return &cache{manifests: map[digest.Digest]ocispec.Manifest{}, files: map[digest.Digest]map[string]string{}}
+func newCache(limits krm.Limits) *cache {
+	return &cache{limits: limits, manifests: map[digest.Digest]ocispec.Manifest{}, files: map[digest.Digest]map[string]string{}}
 }
 
 // manifest returns the parsed manifest desc names, from the cache or the store.
@@ -70,6 +72,27 @@ func (c *cache) putManifest(d digest.Digest, data []byte) {
 	c.storeManifest(d, m)
 }
 
+// readFiles unpacks the files of a revision's layers within the package limits.
+func readFiles(ctx context.Context, repo content.Fetcher, layers []ocispec.Descriptor, limits krm.Limits) (map[string]string, error) {
+	files := map[string]string{}
+	for _, l := range layers {
+		if format.Classify(l) == format.KindIgnored {
+			continue
+		}
+		if max := format.MaxLayerBytes(limits); l.Size > max {
+			return nil, fmt.Errorf("layer %s of %d bytes cannot hold a package within the limits (%d bytes)", l.Digest, l.Size, max)
+		}
+		data, err := content.FetchAll(ctx, repo, l)
+		if err != nil {
+			return nil, fmt.Errorf("fetch layer %s: %w", l.Digest, err)
+		}
+		if err := format.ReadLayer(l, data, files, format.WithLimits(limits)); err != nil {
+			return nil, err
+		}
+	}
+	return files, nil
+}
+
 // files returns the files of the revision whose manifest is desc. The map is
 // shared: callers copy before changing it.
 func (c *cache) filesOf(ctx context.Context, repo store.Repository, desc ocispec.Descriptor) (map[string]string, error) {
@@ -83,22 +106,10 @@ func (c *cache) filesOf(ctx context.Context, repo store.Repository, desc ocispec
 	if err != nil {
 		return nil, err
 	}
-	f = map[string]string{}
-	for _, l := range m.Layers {
-		if format.Classify(l) == format.KindIgnored {
-			continue
-		}
-		if l.Size > format.MaxUnpackedBytes {
-			return nil, fmt.Errorf("layer %s is larger than %d bytes", l.Digest, format.MaxUnpackedBytes)
-		}
-		data, err := content.FetchAll(ctx, repo, l)
-		if err != nil {
-			return nil, fmt.Errorf("fetch layer %s: %w", l.Digest, err)
-		}
-		if err := format.ReadLayer(l, data, f); err != nil {
-			// The stored artifact is at fault, not the request: no 4xx sentinel.
-			return nil, fmt.Errorf("stored artifact %s cannot be read as a package (pushed by another tool?): %v", desc.Digest, err)
-		}
+	f, err = readFiles(ctx, repo, m.Layers, c.limits)
+	if err != nil {
+		// The stored artifact is at fault, not the request: no 4xx sentinel.
+		return nil, fmt.Errorf("stored artifact %s cannot be read as a package (pushed by another tool?): %v", desc.Digest, err)
 	}
 	c.putFiles(desc.Digest, f)
 	return f, nil

@@ -15,6 +15,7 @@ import (
 	"pkgserver.dev/pkgserver/pkg/coord"
 	"pkgserver.dev/pkgserver/pkg/coord/local"
 	"pkgserver.dev/pkgserver/pkg/errdef"
+	"pkgserver.dev/pkgserver/pkg/krm"
 	"pkgserver.dev/pkgserver/pkg/store"
 )
 
@@ -49,6 +50,9 @@ type Options struct {
 	// CheckpointInterval is how often the checkpoint is written while
 	// things change; 0 means a minute.
 	CheckpointInterval time.Duration
+	// Package bounds the packages the engine writes and reads (files,
+	// bytes, YAML); the zero value means krm.DefaultLimits.
+	Package krm.Limits
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger; nil means slog.Default().
@@ -90,6 +94,9 @@ func New(opts Options) (*Engine, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Package.MaxFiles == 0 {
+		opts.Package = krm.DefaultLimits()
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -105,7 +112,7 @@ func New(opts Options) (*Engine, error) {
 		log:     opts.Logger,
 		coord:   opts.Coordinator,
 		config:  &objectStore{store: opts.Config, repo: ConfigRepository},
-		cache:   newCache(),
+		cache:   newCache(opts.Package),
 		remotes: map[string]store.Store{},
 		ready:   make(chan struct{}),
 		done:    make(chan struct{}),

@@ -189,11 +189,11 @@ func (g registryGuard) putDraft(ctx context.Context, ws string, info manifestInf
 	if info.meta.Lifecycle == pkgapi.LifecyclePublished || info.meta.Revision != "" {
 		return g.deny("a ws.* tag holds a draft; this manifest says it is published (publish through the API's approval)")
 	}
-	files, err := g.files(ctx, info)
+	files, err := readFiles(ctx, g.repo, info.layers, g.e.opts.Package)
 	if err != nil {
 		return g.deny("%v", err)
 	}
-	if err := krm.Validate(files); err != nil {
+	if err := krm.Validate(files, krm.WithLimits(g.e.opts.Package)); err != nil {
 		return g.deny("%v", err)
 	}
 	return nil
@@ -210,27 +210,6 @@ func (g registryGuard) parse(body []byte) (manifestInfo, error) {
 		return manifestInfo{}, fmt.Errorf("artifact type %s is pkgserver's own; it is written through the API", m.ArtifactType)
 	}
 	return infoOf(m), nil
-}
-
-// files reads the files of a pushed revision; its blobs are in the store.
-func (g registryGuard) files(ctx context.Context, info manifestInfo) (map[string]string, error) {
-	files := map[string]string{}
-	for _, l := range info.layers {
-		if format.Classify(l) == format.KindIgnored {
-			continue
-		}
-		if l.Size > format.MaxUnpackedBytes {
-			return nil, fmt.Errorf("layer %s is larger than %d bytes", l.Digest, format.MaxUnpackedBytes)
-		}
-		data, err := content.FetchAll(ctx, g.repo, l)
-		if err != nil {
-			return nil, fmt.Errorf("layer %s: %v", l.Digest, err)
-		}
-		if err := format.ReadLayer(l, data, files); err != nil {
-			return nil, err
-		}
-	}
-	return files, nil
 }
 
 func (g registryGuard) deleteTag() error {

@@ -46,7 +46,7 @@ func (e *Engine) upgradeFiles(ctx context.Context, namespace string, id names.ID
 	if err != nil {
 		return nil, err
 	}
-	res, err := upgrade.Upgrade(oldFiles, newFiles, localFiles, upgrade.Strategy(t.Strategy))
+	res, err := upgrade.Upgrade(oldFiles, newFiles, localFiles, upgrade.Strategy(t.Strategy), upgrade.WithLimits(e.opts.Package.YAML))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", field, err)
 	}
@@ -169,7 +169,7 @@ func (e *Engine) Diff(ctx context.Context, namespace, name, against string) (*pk
 	for _, d := range diff.Files(from, to) {
 		out.Files = append(out.Files, pkgapi.FileDiff{Path: d.Path, Status: d.Status, Unified: d.Unified})
 	}
-	res, err := diff.Resources(from, to)
+	res, err := diff.Resources(from, to, diff.WithLimits(e.opts.Package.YAML))
 	if err != nil {
 		return nil, fmt.Errorf("comparing resources: %w", err)
 	}

@@ -62,7 +62,7 @@ func (e *Engine) UpdatePackageRevisionResources(ctx context.Context, in *pkgapi.
 	if err := lifecycle.CheckContents(s.rev.lifecycle); err != nil {
 		return nil, fmt.Errorf("package revision %q: %w", in.Name, err)
 	}
-	if err := krm.Validate(in.Spec.Resources); err != nil {
+	if err := krm.Validate(in.Spec.Resources, krm.WithLimits(e.opts.Package)); err != nil {
 		return nil, err
 	}
 	files := in.Spec.Resources

@@ -3,7 +3,10 @@
 // to status codes in exactly one table (pkg/apiserver/errors.go).
 package errdef
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 var (
 	// ErrNotFound: the object, tag, blob or repository does not exist.
@@ -21,7 +24,7 @@ var (
 	ErrForbidden = errors.New("forbidden")
 	// ErrUnauthorized: the request carries no valid credentials (authentication).
 	ErrUnauthorized = errors.New("unauthorized")
-	// ErrTooLarge: the request body is over the configured limit.
+	// ErrTooLarge: the request, or something in it, is over a configured limit.
 	ErrTooLarge = errors.New("request entity too large")
 	// ErrUnavailable: the registry failed or cannot be reached.
 	ErrUnavailable = errors.New("registry unavailable")
@@ -36,3 +39,20 @@ var ErrGone = errors.New("resource version too old")
 // replica has not reached yet (Kubernetes answers 504 with a
 // ResourceVersionTooLarge cause; clients then list again).
 var ErrTooLargeResourceVersion = errors.New("too large resource version")
+
+// LimitError is an input over one of the configured limits. Name is the
+// command-line flag that sets the limit, so the message tells an operator
+// what to raise. It matches ErrTooLarge with errors.Is; callers that refuse
+// content rather than a request wrap it in ErrInvalid as well.
+type LimitError struct {
+	Name  string // flag of the limit, e.g. "max-yaml-depth"
+	Limit int64  // the limit in force
+	What  string // what went over it, e.g. "nesting of 101 levels"
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("%s is over the limit of %d (--%s)", e.What, e.Limit, e.Name)
+}
+
+// Unwrap makes errors.Is(err, ErrTooLarge) true.
+func (e *LimitError) Unwrap() error { return ErrTooLarge }

@@ -19,12 +19,31 @@ import (
 	"pkgserver.dev/pkgserver/pkg/krm"
 )
 
-// MaxUnpackedBytes bounds what reading one artifact may expand to, so a
-// hostile layer (a gzip bomb) cannot exhaust memory.
-const MaxUnpackedBytes = 64 << 20
+// tarOverheadPerFile is what a tar stream may spend per file beyond its
+// bytes: a header, padding, a PAX record for a long path, parent directories.
+const tarOverheadPerFile = 6 << 10
 
-// maxUnpacked is the limit in force; tests lower it to stay fast.
-var maxUnpacked = MaxUnpackedBytes
+// MaxUnpackedBytes bounds the unpacked tar stream of a package within the
+// default package limits (krm.DefaultLimits): a larger layer cannot hold one.
+const MaxUnpackedBytes = krm.DefaultMaxBytes + krm.DefaultMaxFiles*tarOverheadPerFile
+
+// MaxLayerBytes bounds a layer that can hold a package within limits l.
+func MaxLayerBytes(l krm.Limits) int64 {
+	return l.MaxBytes + int64(l.MaxFiles)*tarOverheadPerFile
+}
+
+// ReadOption configures ReadLayer.
+type ReadOption func(*readOptions)
+
+type readOptions struct {
+	limits krm.Limits
+}
+
+// WithLimits reads under the package limits l (files and bytes) instead of
+// krm.DefaultLimits, so that what is read back obeys what may be written.
+func WithLimits(l krm.Limits) ReadOption {
+	return func(o *readOptions) { o.limits = l }
+}
 
 // epoch is the fixed modification time of every tar entry: same files, same bytes.
 var epoch = time.Unix(0, 0).UTC()
@@ -153,13 +172,19 @@ func Classify(desc ocispec.Descriptor) LayerKind {
 }
 
 // ReadLayer adds the files of one layer to files. Paths are checked as on
-// write: anything absolute, with "..", or otherwise escaping is refused.
-func ReadLayer(desc ocispec.Descriptor, data []byte, files map[string]string) error {
+// write: anything absolute, with "..", or otherwise escaping is refused. The
+// package, with what files already holds, must stay within the package
+// limits (files and bytes; see WithLimits), however much a layer expands.
+func ReadLayer(desc ocispec.Descriptor, data []byte, files map[string]string, opts ...ReadOption) error {
+	o := readOptions{limits: krm.DefaultLimits()}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	// Sum what files already holds once: recounting for every entry would make
 	// a tar of many tiny files cost quadratic time.
-	total := 0
+	acc := &accumulator{files: files, lim: o.limits.WithDefaults()}
 	for _, v := range files {
-		total += len(v)
+		acc.bytes += int64(len(v))
 	}
 	switch Classify(desc) {
 	case KindFile:
@@ -167,16 +192,16 @@ func ReadLayer(desc ocispec.Descriptor, data []byte, files map[string]string) er
 		if err := krm.ValidatePath(p); err != nil {
 			return fmt.Errorf("layer %s: %w", desc.Digest, err)
 		}
-		return addFile(files, &total, p, data)
+		return acc.add(desc, p, data)
 	case KindDirectory:
-		return readTar(desc, data, desc.Annotations[AnnotationTitle], files, &total)
+		return readTar(desc, data, desc.Annotations[AnnotationTitle], acc)
 	case KindTar:
-		return readTar(desc, data, "", files, &total)
+		return readTar(desc, data, "", acc)
 	}
 	return nil
 }
 
-func readTar(desc ocispec.Descriptor, data []byte, dir string, files map[string]string, total *int) error {
+func readTar(desc ocispec.Descriptor, data []byte, dir string, acc *accumulator) error {
 	var r io.Reader = bytes.NewReader(data)
 	if len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b {
 		gr, err := gzip.NewReader(r)
@@ -186,11 +211,13 @@ func readTar(desc ocispec.Descriptor, data []byte, dir string, files map[string]
 		defer gr.Close()
 		r = gr
 	}
-	limited := &io.LimitedReader{R: r, N: int64(maxUnpacked) + 1}
+	// The stream may hold the package's bytes and a tar's overhead per file.
+	maxStream := acc.lim.MaxBytes + int64(acc.lim.MaxFiles)*tarOverheadPerFile
+	limited := &io.LimitedReader{R: r, N: maxStream + 1}
 	tr := tar.NewReader(limited)
 	tarErr := func(err error) error {
 		if limited.N <= 0 {
-			return fmt.Errorf("layer %s: %w: unpacks to more than %d bytes", desc.Digest, errdef.ErrInvalid, maxUnpacked)
+			return fmt.Errorf("layer %s: %w: unpacks to more than %d bytes", desc.Digest, errdef.ErrInvalid, maxStream)
 		}
 		return fmt.Errorf("layer %s: %w: tar: %v", desc.Digest, errdef.ErrInvalid, err)
 	}
@@ -223,25 +250,44 @@ func readTar(desc ocispec.Descriptor, data []byte, dir string, files map[string]
 		if err := krm.ValidatePath(name); err != nil {
 			return fmt.Errorf("layer %s: %w", desc.Digest, err)
 		}
-		body, err := io.ReadAll(io.LimitReader(tr, int64(maxUnpacked)+1))
+		// The header says how much to read; refuse before reading past the limit.
+		if err := acc.fits(desc, hdr.Size); err != nil {
+			return err
+		}
+		body, err := io.ReadAll(io.LimitReader(tr, acc.lim.MaxBytes-acc.bytes+1))
 		if err != nil {
 			return tarErr(err)
 		}
-		if err := addFile(files, total, name, body); err != nil {
+		if err := acc.add(desc, name, body); err != nil {
 			return err
 		}
 	}
 }
 
-// addFile adds one file; *total is the size of files so far.
-func addFile(files map[string]string, total *int, p string, body []byte) error {
-	if *total+len(body) > maxUnpacked {
-		return fmt.Errorf("%w: package is larger than %d bytes", errdef.ErrInvalid, maxUnpacked)
+// accumulator is the package read so far and the limits it must stay in.
+type accumulator struct {
+	files map[string]string
+	bytes int64
+	lim   krm.Limits
+}
+
+// fits refuses one more file of size bytes if the package would go over a limit.
+func (a *accumulator) fits(desc ocispec.Descriptor, size int64) error {
+	if err := a.lim.CheckSize(int64(len(a.files))+1, a.bytes+size); err != nil {
+		return fmt.Errorf("layer %s: %w: %w", desc.Digest, errdef.ErrInvalid, err)
 	}
-	if _, dup := files[p]; dup {
+	return nil
+}
+
+// add adds one file.
+func (a *accumulator) add(desc ocispec.Descriptor, p string, body []byte) error {
+	if err := a.fits(desc, int64(len(body))); err != nil {
+		return err
+	}
+	if _, dup := a.files[p]; dup {
 		return fmt.Errorf("%w: file %q appears twice", errdef.ErrInvalid, p)
 	}
-	files[p] = string(body)
-	*total += len(body)
+	a.files[p] = string(body)
+	a.bytes += int64(len(body))
 	return nil
 }

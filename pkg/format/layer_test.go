@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"oras.land/oras-go/v2/content/file"
 
 	"pkgserver.dev/pkgserver/pkg/errdef"
+	"pkgserver.dev/pkgserver/pkg/krm"
 )
 
 var testFiles = map[string]string{
@@ -402,33 +404,46 @@ func TestReadLayerRefuses(t *testing.T) {
 
 func TestReadLayerSizeLimit(t *testing.T) {
 	// A lower limit keeps this fast (also under -race); the code is the same.
-	defer func(old int) { maxUnpacked = old }(maxUnpacked)
-	maxUnpacked = 1 << 20
-	big := strings.Repeat("\x00", maxUnpacked+1)
+	const maxBytes = 1 << 20
+	lim := WithLimits(krm.Limits{MaxBytes: maxBytes})
+	big := strings.Repeat("\x00", maxBytes+1)
 	t.Run("gzip bomb", func(t *testing.T) {
 		data := makeTar(t, true, tarEntry{name: "big", body: big})
-		if len(data) > maxUnpacked/8 {
+		if len(data) > maxBytes/8 {
 			t.Fatalf("test setup: compressed %d bytes", len(data))
 		}
-		err := ReadLayer(content.NewDescriptorFromBytes(ocispec.MediaTypeImageLayerGzip, data), data, map[string]string{})
-		if !errors.Is(err, errdef.ErrInvalid) || !strings.Contains(err.Error(), "more than") {
+		err := ReadLayer(content.NewDescriptorFromBytes(ocispec.MediaTypeImageLayerGzip, data), data, map[string]string{}, lim)
+		if !errors.Is(err, errdef.ErrInvalid) || !strings.Contains(err.Error(), "(--max-package-bytes)") {
 			t.Fatalf("ReadLayer = %v, want ErrInvalid naming the size limit", err)
+		}
+	})
+	t.Run("gzip bomb of headers", func(t *testing.T) {
+		// Directory entries hold no bytes, but the stream is bounded too.
+		entries := make([]tarEntry, 3000)
+		for i := range entries {
+			entries[i] = tarEntry{name: fmt.Sprintf("d%d/", i), typ: tar.TypeDir}
+		}
+		data := makeTar(t, true, entries...)
+		small := WithLimits(krm.Limits{MaxBytes: 1024, MaxFiles: 10})
+		err := ReadLayer(content.NewDescriptorFromBytes(ocispec.MediaTypeImageLayerGzip, data), data, map[string]string{}, small)
+		if !errors.Is(err, errdef.ErrInvalid) || !strings.Contains(err.Error(), "unpacks to more than") {
+			t.Fatalf("ReadLayer = %v, want ErrInvalid naming the stream limit", err)
 		}
 	})
 	t.Run("file layer", func(t *testing.T) {
 		d := content.NewDescriptorFromBytes(ocispec.MediaTypeImageLayer, []byte(big))
 		d.Annotations = map[string]string{AnnotationTitle: "big"}
-		if err := ReadLayer(d, []byte(big), map[string]string{}); !errors.Is(err, errdef.ErrInvalid) {
+		if err := ReadLayer(d, []byte(big), map[string]string{}, lim); !errors.Is(err, errdef.ErrInvalid) {
 			t.Fatalf("ReadLayer = %v, want ErrInvalid", err)
 		}
 	})
 	t.Run("sum over layers", func(t *testing.T) {
-		half := []byte(big[:maxUnpacked/2+1])
+		half := []byte(big[:maxBytes/2+1])
 		files := map[string]string{}
 		for i, name := range []string{"a", "b"} {
 			d := content.NewDescriptorFromBytes(ocispec.MediaTypeImageLayer, half)
 			d.Annotations = map[string]string{AnnotationTitle: name}
-			err := ReadLayer(d, half, files)
+			err := ReadLayer(d, half, files, lim)
 			if i == 0 && err != nil {
 				t.Fatal(err)
 			}
@@ -438,20 +453,62 @@ func TestReadLayerSizeLimit(t *testing.T) {
 		}
 	})
 	t.Run("many small files", func(t *testing.T) {
-		// 20000 empty files (10 MB of tar headers) under the real limit:
-		// accepted, and fast (a quadratic size check would take minutes).
-		maxUnpacked = MaxUnpackedBytes
+		// 20000 empty files (10 MB of tar headers) under a limit that allows
+		// them: accepted, and fast (a quadratic size check would take minutes).
 		entries := make([]tarEntry, 20000)
 		for i := range entries {
 			entries[i] = tarEntry{name: "f" + strings.Repeat("x", i%7) + "/" + digest.FromBytes([]byte{byte(i), byte(i >> 8)}).Encoded()[:12]}
 		}
 		data := makeTar(t, true, entries...)
 		files := map[string]string{}
-		if err := ReadLayer(content.NewDescriptorFromBytes(ocispec.MediaTypeImageLayerGzip, data), data, files); err != nil {
+		if err := ReadLayer(content.NewDescriptorFromBytes(ocispec.MediaTypeImageLayerGzip, data), data, files, WithLimits(krm.Limits{MaxFiles: 20000})); err != nil {
 			t.Fatal(err)
 		}
 		if len(files) != 20000 {
 			t.Errorf("%d files, want 20000", len(files))
 		}
 	})
+}
+
+// TestReadLayerDefaultLimits: read back, a package obeys the limits of a
+// write; the defaults are the package defaults.
+func TestReadLayerDefaultLimits(t *testing.T) {
+	tests := []struct {
+		name    string
+		entries func() []tarEntry
+		limit   string // "" means read
+	}{
+		{"files at the limit", func() []tarEntry { return files(krm.DefaultMaxFiles, 0) }, ""},
+		{"files over the limit", func() []tarEntry { return files(krm.DefaultMaxFiles+1, 0) }, krm.FlagMaxFiles},
+		{"bytes at the limit", func() []tarEntry { return files(2, int(krm.DefaultMaxBytes/2)) }, ""},
+		{"bytes over the limit", func() []tarEntry { return files(2, int(krm.DefaultMaxBytes/2)+1) }, krm.FlagMaxBytes},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data := makeTar(t, true, tt.entries()...)
+			if int64(len(data)) > MaxUnpackedBytes {
+				t.Fatalf("compressed layer of %d bytes is over MaxUnpackedBytes", len(data))
+			}
+			err := ReadLayer(content.NewDescriptorFromBytes(ocispec.MediaTypeImageLayerGzip, data), data, map[string]string{})
+			if tt.limit == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			var le *errdef.LimitError
+			if !errors.Is(err, errdef.ErrInvalid) || !errors.As(err, &le) || le.Name != tt.limit {
+				t.Fatalf("ReadLayer = %v, want ErrInvalid naming --%s", err, tt.limit)
+			}
+		})
+	}
+}
+
+// files makes n tar entries of size bytes each, under directories.
+func files(n, size int) []tarEntry {
+	out := make([]tarEntry, n)
+	for i := range out {
+		out[i] = tarEntry{name: fmt.Sprintf("d%d/f%d.txt", i%10, i), body: strings.Repeat("x", size)}
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package krm
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -13,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"pkgserver.dev/pkgserver/pkg/errdef"
+	"pkgserver.dev/pkgserver/pkg/yamlbound"
 )
 
 // MaxProblems is how many problems Validate reports; past that a client gains
@@ -23,22 +25,51 @@ const MaxProblems = 10
 const KptfileName = "Kptfile"
 
 // Validate checks the files of a package, given as path → file text:
+//   - the package is within the Limits (files, bytes, and the YAML limits
+//     for each YAML file; default DefaultLimits, else WithLimits);
 //   - every path passes ValidatePath;
 //   - every *.yaml, *.yml file and every Kptfile is a YAML stream whose
 //     non-empty documents are KRM objects: mappings with a string apiVersion,
 //     kind and metadata.name;
 //   - any other file is accepted as is.
 //
-// It returns nil, or an error wrapping errdef.ErrInvalid and a ResourceErrors
-// holding the first MaxProblems problems in path order.
-func Validate(resources map[string]string) error {
+// It returns nil, or an error wrapping errdef.ErrInvalid and either an
+// errdef.LimitError (the package as a whole is too large) or a
+// ResourceErrors holding the first MaxProblems problems in path order.
+func Validate(resources map[string]string, opts ...Option) error {
+	return validate(resources, true, opts)
+}
+
+// CheckLimits checks only that a package is within the Limits: its size, and
+// for each YAML file the YAML limits. Other problems are left to Validate. It
+// lets a caller apply its configured limits before another layer validates.
+func CheckLimits(resources map[string]string, opts ...Option) error {
+	return validate(resources, false, opts)
+}
+
+// validate is Validate, or with all false only the limits of CheckLimits.
+func validate(resources map[string]string, all bool, opts []Option) error {
+	o := options{limits: DefaultLimits()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	lim := o.limits.WithDefaults()
+	if err := lim.checkPackage(resources); err != nil {
+		return fmt.Errorf("%w: %w", errdef.ErrInvalid, err)
+	}
+	// One budget for the package: what its YAML may cost to hold at once.
+	budget := yamlbound.NewBudget(lim.YAML)
 	var problems ResourceErrors
-	truncated := false
+	truncated, exhausted := false, false
 	for _, p := range slices.Sorted(maps.Keys(resources)) {
 		if msg := pathProblem(p); msg != "" {
-			problems = append(problems, &ResourceError{Path: p, Msg: "invalid path: " + msg})
-		} else if isYAML(p) {
-			problems = append(problems, validateYAML(p, resources[p])...)
+			if all {
+				problems = append(problems, &ResourceError{Path: p, Msg: "invalid path: " + msg})
+			}
+		} else if isYAML(p) && !exhausted {
+			var more []*ResourceError
+			more, exhausted = validateYAML(p, resources[p], budget, all)
+			problems = append(problems, more...)
 		}
 		if len(problems) > MaxProblems {
 			problems, truncated = problems[:MaxProblems], true
@@ -61,35 +92,34 @@ func isYAML(p string) bool {
 	return strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml") || path.Base(p) == KptfileName
 }
 
-// validateYAML parses text as a YAML stream and checks each document. A syntax
-// error ends the file: the parser cannot resume after it.
-func validateYAML(p, text string) (problems []*ResourceError) {
-	dec := yaml.NewDecoder(strings.NewReader(text))
+// validateYAML parses text as a YAML stream and checks each document (with
+// all false, only against the limits). A syntax error or a limit ends the
+// file: the parser cannot resume after it. exhausted reports that the
+// package's node budget is spent, so no further file can be parsed.
+func validateYAML(p, text string, budget *yamlbound.Budget, all bool) (problems []*ResourceError, exhausted bool) {
+	dec := yamlbound.NewDecoder(text, budget)
 	for doc := 1; ; doc++ {
-		var n yaml.Node
-		err := decode(dec, &n)
+		n, err := dec.Next()
 		if err == io.EOF {
-			return problems
+			return problems, false
+		}
+		var le *yamlbound.LimitError
+		if errors.As(err, &le) {
+			return append(problems, &ResourceError{Path: p, Line: le.Line, Msg: le.Error()}), le.Err.Name == yamlbound.FlagMaxNodes
+		}
+		if err != nil && !all {
+			return problems, false
 		}
 		if err != nil {
 			line, msg := syntaxError(err)
 			// At end of input yaml.v3 points one line past the last one.
 			line = min(line, strings.Count(strings.TrimSuffix(text, "\n"), "\n")+1)
-			return append(problems, &ResourceError{Path: p, Line: line, Msg: "invalid YAML: " + msg})
+			return append(problems, &ResourceError{Path: p, Line: line, Msg: "invalid YAML: " + msg}), false
 		}
-		problems = append(problems, checkObject(p, doc, &n)...)
+		if all {
+			problems = append(problems, checkObject(p, doc, n)...)
+		}
 	}
-}
-
-// decode turns a panic of the YAML library into an error: the text comes from
-// outside and one bad file must not take the server down.
-func decode(dec *yaml.Decoder, n *yaml.Node) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("yaml: %v", r)
-		}
-	}()
-	return dec.Decode(n)
 }
 
 var lineRE = regexp.MustCompile(`^yaml: line (\d+): `)

@@ -9,7 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"pkgserver.dev/pkgserver/internal/hostile"
 	"pkgserver.dev/pkgserver/pkg/errdef"
+	"pkgserver.dev/pkgserver/pkg/yamlbound"
 )
 
 // loadPackage reads a directory of testdata as the resources of a package.
@@ -193,17 +195,29 @@ func FuzzValidate(f *testing.F) {
 	}
 	f.Add("a.yaml", "&a [*a]")
 	f.Add("a.yaml", "<<: &m {<<: *m}")
+	f.Add("bomb.yaml", hostile.AliasBomb(9, 10))
+	f.Add("deep.yaml", hostile.Nested(200))
+	f.Add("many.yaml", hostile.Documents(50))
+	f.Add("dup.yaml", hostile.DuplicateKeys(100))
+	// Small limits as well, so that every limit is reached.
+	small := WithLimits(Limits{MaxFiles: 2, MaxBytes: 4096, YAML: yamlbound.Limits{MaxDocuments: 3, MaxDocumentBytes: 512, MaxDepth: 5, MaxNodes: 100}})
 	f.Fuzz(func(t *testing.T, p, text string) {
-		err := Validate(map[string]string{p: text, "Kptfile": text})
-		if err == nil {
-			return
-		}
-		if !errors.Is(err, errdef.ErrInvalid) {
-			t.Fatalf("error %v does not wrap ErrInvalid", err)
-		}
-		var list ResourceErrors
-		if !errors.As(err, &list) || len(list) == 0 || len(list) > MaxProblems {
-			t.Fatalf("error %v: bad problem list %v", err, list)
+		for _, opts := range [][]Option{nil, {small}} {
+			err := Validate(map[string]string{p: text, "Kptfile": text}, opts...)
+			if err == nil {
+				continue
+			}
+			if !errors.Is(err, errdef.ErrInvalid) {
+				t.Fatalf("error %v does not wrap ErrInvalid", err)
+			}
+			var list ResourceErrors
+			var le *errdef.LimitError
+			if errors.As(err, &le) {
+				continue // the package as a whole is over a limit
+			}
+			if !errors.As(err, &list) || len(list) == 0 || len(list) > MaxProblems {
+				t.Fatalf("error %v: bad problem list %v", err, list)
+			}
 		}
 	})
 }

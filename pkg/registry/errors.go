@@ -31,7 +31,7 @@ const (
 	CodeUnauthorized        Code = "UNAUTHORIZED"
 	CodeDenied              Code = "DENIED"
 	CodeUnsupported         Code = "UNSUPPORTED"
-	CodeTooManyRequests     Code = "TOO_MANY_REQUESTS"
+	CodeTooManyRequests     Code = "TOOMANYREQUESTS"
 
 	// CodeRangeInvalid: a chunk out of order or a bad Content-Range (416).
 	CodeRangeInvalid Code = "RANGE_INVALID"

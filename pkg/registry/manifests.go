@@ -216,6 +216,9 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 		return err
 	}
 	tags := req.URL.Query()["tag"]
+	if len(tags) > r.opts.MaxTagsPerPush {
+		return overLimit(CodeManifestInvalid, FlagMaxTagsPerPush, int64(r.opts.MaxTagsPerPush), "a push with %d tags", len(tags))
+	}
 	for _, t := range tags {
 		if err := names.ValidateOCITag(t); err != nil {
 			return wrap(CodeManifestInvalid, err)
@@ -225,12 +228,16 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 		tags = append([]string{ref.tag}, tags...)
 	}
 	tags = dedupe(tags)
-	body, err := io.ReadAll(io.LimitReader(req.Body, r.opts.MaxManifestBytes+1))
+	maxBytes := r.opts.MaxManifestBytes
+	if req.ContentLength > maxBytes {
+		return overLimit(CodeManifestInvalid, FlagMaxManifestBytes, maxBytes, "a manifest of %d bytes", req.ContentLength)
+	}
+	body, err := io.ReadAll(io.LimitReader(req.Body, maxBytes+1))
 	if err != nil {
 		return &Error{Code: CodeManifestInvalid, Message: "reading the request body failed", err: err}
 	}
-	if int64(len(body)) > r.opts.MaxManifestBytes {
-		return newError(CodeManifestInvalid, "manifest is over the %d byte limit", r.opts.MaxManifestBytes)
+	if int64(len(body)) > maxBytes {
+		return overLimit(CodeManifestInvalid, FlagMaxManifestBytes, maxBytes, "a manifest of more than %d bytes", maxBytes)
 	}
 	m, mt, err := parseManifest(body, req.Header.Get("Content-Type"))
 	if err != nil {

@@ -84,11 +84,26 @@ type Options struct {
 	MaxManifestBytes int64
 	// UploadTTL is how long an idle upload session is kept. Default 1 hour.
 	UploadTTL time.Duration
+	// MaxBlobBytes bounds one blob upload. Default DefaultMaxBlobBytes.
+	MaxBlobBytes int64
+	// MaxUploadSessions bounds the upload sessions open at once, and
+	// MaxUploadSessionsPerClient those of one client (remote address).
+	// Defaults DefaultMaxUploadSessions and DefaultMaxUploadSessionsPerClient.
+	MaxUploadSessions          int
+	MaxUploadSessionsPerClient int
+	// MaxTagsPerPush bounds the ?tag= parameters of a manifest PUT.
+	// Default DefaultMaxTagsPerPush.
+	MaxTagsPerPush int
 }
 
+// Defaults of Options; docs/operations.md lists them with their flags.
 const (
-	defaultMaxManifestBytes = 4 << 20
-	defaultUploadTTL        = time.Hour
+	DefaultMaxManifestBytes           = 4 << 20
+	DefaultUploadTTL                  = time.Hour
+	DefaultMaxBlobBytes               = 512 << 20
+	DefaultMaxUploadSessions          = 64
+	DefaultMaxUploadSessionsPerClient = 16
+	DefaultMaxTagsPerPush             = 16
 )
 
 // Registry is the /v2/ handler. It is safe for concurrent use.
@@ -110,14 +125,9 @@ func New(s store.Store, opts Options) *Registry {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if opts.MaxManifestBytes <= 0 {
-		opts.MaxManifestBytes = defaultMaxManifestBytes
-	}
-	if opts.UploadTTL <= 0 {
-		opts.UploadTTL = defaultUploadTTL
-	}
+	opts = opts.withDefaults()
 	r := &Registry{s: s, opts: opts, log: opts.Logger}
-	r.uploads = newUploads(opts.TempDir, opts.UploadTTL)
+	r.uploads = newUploads(opts)
 	return r
 }
 

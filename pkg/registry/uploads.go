@@ -31,6 +31,7 @@ type upload struct {
 	mu      sync.Mutex // held while a request writes or finishes the session
 	id      string
 	repo    string
+	client  string // see clientOf
 	f       *os.File
 	size    int64
 	touched time.Time
@@ -38,18 +39,24 @@ type upload struct {
 }
 
 // uploads is the session table. Sessions live in memory and in TempDir; a
-// restart forgets them and the next sweep removes their files.
+// restart forgets them and the next sweep removes their files. Their number,
+// idle time and size are bounded, so the disk they take is at most
+// MaxUploadSessions * MaxBlobBytes.
 type uploads struct {
-	dir string
-	ttl time.Duration
+	dir       string
+	ttl       time.Duration
+	maxBlob   int64
+	max       int // sessions open at once
+	perClient int // sessions of one client
 
 	mu       sync.Mutex
 	sessions map[string]*upload
 	swept    time.Time
 }
 
-func newUploads(dir string, ttl time.Duration) *uploads {
-	u := &uploads{dir: dir, ttl: ttl, sessions: map[string]*upload{}}
+func newUploads(o Options) *uploads {
+	u := &uploads{dir: o.TempDir, ttl: o.UploadTTL, maxBlob: o.MaxBlobBytes, max: o.MaxUploadSessions,
+		perClient: o.MaxUploadSessionsPerClient, sessions: map[string]*upload{}}
 	u.removeStaleFiles()
 	return u
 }
@@ -66,18 +73,55 @@ func (u *uploads) removeStaleFiles() {
 }
 
 // start opens a new session for repo, locked; the caller must call release.
-func (u *uploads) start(repo string) (*upload, error) {
-	u.sweep()
+// Past the session limits it is TOOMANYREQUESTS, after idle sessions were
+// swept to make room.
+func (u *uploads) start(repo, client string) (*upload, error) {
+	u.sweep(false)
+	if err := u.admit(client); err != nil {
+		u.sweep(true)
+		if err := u.admit(client); err != nil {
+			return nil, err
+		}
+	}
 	f, err := os.CreateTemp(u.dir, uploadPrefix+"*")
 	if err != nil {
 		return nil, fmt.Errorf("create upload file: %w", err)
 	}
-	s := &upload{id: rand.Text(), repo: repo, f: f, touched: time.Now()}
+	s := &upload{id: rand.Text(), repo: repo, client: client, f: f, touched: time.Now()}
 	s.mu.Lock()
 	u.mu.Lock()
+	defer u.mu.Unlock()
+	// Checked again under the lock: others may have started sessions since.
+	if err := u.admitLocked(client); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
 	u.sessions[s.id] = s
-	u.mu.Unlock()
 	return s, nil
+}
+
+// admit checks that client may open one more session.
+func (u *uploads) admit(client string) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.admitLocked(client)
+}
+
+func (u *uploads) admitLocked(client string) error {
+	if len(u.sessions) >= u.max {
+		return overLimit(CodeTooManyRequests, FlagMaxUploadSessions, int64(u.max), "upload session %d", len(u.sessions)+1)
+	}
+	n := 0
+	for _, s := range u.sessions {
+		if s.client == client {
+			n++
+		}
+	}
+	if n >= u.perClient {
+		return overLimit(CodeTooManyRequests, FlagMaxUploadSessionsPerClient, int64(u.perClient), "upload session %d of client %s", n+1, client)
+	}
+	return nil
 }
 
 // get returns the session id of repo, locked; the caller must call release.
@@ -92,6 +136,12 @@ func (u *uploads) get(repo, id string) (*upload, error) {
 	if s.done {
 		s.mu.Unlock()
 		return nil, newError(CodeBlobUploadUnknown, "upload %s is finished", id)
+	}
+	if idle := time.Since(s.touched); idle > u.ttl {
+		u.end(s)
+		s.mu.Unlock()
+		return nil, newError(CodeBlobUploadUnknown, "upload %s was idle for %s, longer than --%s=%s; start again",
+			id, idle.Round(time.Second), FlagUploadSessionTTL, u.ttl)
 	}
 	s.touched = time.Now()
 	return s, nil
@@ -109,10 +159,11 @@ func (u *uploads) end(s *upload) {
 	os.Remove(s.f.Name())
 }
 
-// sweep ends sessions idle for longer than the TTL, at most once a minute.
-func (u *uploads) sweep() {
+// sweep ends sessions idle for longer than the TTL, at most once a minute
+// (or half a TTL, if shorter) unless forced.
+func (u *uploads) sweep(force bool) {
 	u.mu.Lock()
-	if time.Since(u.swept) < time.Minute {
+	if !force && time.Since(u.swept) < min(time.Minute, u.ttl/2) {
 		u.mu.Unlock()
 		return
 	}
@@ -153,8 +204,9 @@ func (u *uploads) closeAll() error {
 
 // write appends a request body to the session. With a Content-Range it must
 // start at the current offset ("Pushing a blob in chunks"); a short or long
-// body is rolled back so the session stays consistent.
-func (s *upload) write(req *http.Request) error {
+// body is rolled back so the session stays consistent. The blob may not grow
+// past maxBlob: refused from the headers when they tell, else once read.
+func (s *upload) write(req *http.Request, maxBlob int64) error {
 	start, end, hasRange, err := parseContentRange(req.Header.Get("Content-Range"))
 	if err != nil {
 		return s.rangeError(err.Error())
@@ -169,15 +221,28 @@ func (s *upload) write(req *http.Request) error {
 			return s.rangeError(fmt.Sprintf("Content-Length %d does not match Content-Range %d-%d", req.ContentLength, start, end))
 		}
 	}
+	tooLarge := func(size int64) error {
+		return overLimit(CodeSizeInvalid, FlagMaxBlobBytes, maxBlob, "a blob of %d bytes", size)
+	}
+	if hasRange && end+1 > maxBlob {
+		return tooLarge(end + 1)
+	}
+	if req.ContentLength > 0 && s.size+req.ContentLength > maxBlob {
+		return tooLarge(s.size + req.ContentLength)
+	}
 	if _, err := s.f.Seek(s.size, io.SeekStart); err != nil {
 		return err
 	}
-	var src io.Reader = req.Body
+	room := maxBlob - s.size // what may still be written
+	src := io.LimitReader(req.Body, room+1)
 	if limit >= 0 {
-		src = io.LimitReader(req.Body, limit+1)
+		src = io.LimitReader(req.Body, min(limit, room)+1)
 	}
 	n, err := io.Copy(s.f, src)
-	if err == nil && limit >= 0 && n != limit {
+	switch {
+	case err == nil && n > room:
+		err = overLimit(CodeSizeInvalid, FlagMaxBlobBytes, maxBlob, "a blob of more than %d bytes", maxBlob)
+	case err == nil && limit >= 0 && n != limit:
 		err = newError(CodeSizeInvalid, "chunk of %d bytes, Content-Range says %d", n, limit)
 	}
 	if err != nil {
@@ -270,7 +335,7 @@ func (r *Registry) startUpload(w http.ResponseWriter, req *http.Request, rt rout
 			}
 		}
 	}
-	s, err := r.uploads.start(rt.name)
+	s, err := r.uploads.start(rt.name, clientOf(req))
 	if err != nil {
 		return err
 	}
@@ -282,7 +347,7 @@ func (r *Registry) startUpload(w http.ResponseWriter, req *http.Request, rt rout
 		if err != nil {
 			return err
 		}
-		if err := s.write(req); err != nil {
+		if err := s.write(req, r.opts.MaxBlobBytes); err != nil {
 			return err
 		}
 		if err := r.finish(req, repo, s, d); err != nil {
@@ -312,7 +377,7 @@ func (r *Registry) patchUpload(w http.ResponseWriter, req *http.Request, rt rout
 		return err
 	}
 	defer s.release()
-	if err := s.write(req); err != nil {
+	if err := s.write(req, r.opts.MaxBlobBytes); err != nil {
 		return err
 	}
 	s.accepted(w, http.StatusAccepted)
@@ -331,7 +396,7 @@ func (r *Registry) putUpload(w http.ResponseWriter, req *http.Request, rt route)
 	if err != nil {
 		return err
 	}
-	if err := s.write(req); err != nil {
+	if err := s.write(req, r.opts.MaxBlobBytes); err != nil {
 		return err
 	}
 	repo, err := r.repo(ctx, rt.name)

@@ -35,6 +35,8 @@ type Config struct {
 	ExternalAddress string
 	// MaxBodyBytes caps request bodies of the API.
 	MaxBodyBytes int64
+	// Limits bound every other input.
+	Limits Limits
 	// RescanInterval is how often registries are listed again for packages
 	// pushed by others; zero disables it.
 	RescanInterval time.Duration
@@ -98,6 +100,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Coordinator:        coordinator,
 		WatchWindow:        cfg.WatchWindow,
 		StateDir:           filepath.Join(embedded.Dir(), "state"),
+		Package:            cfg.Limits.Package(),
 		Logger:             log,
 	})
 	if err != nil {
@@ -117,18 +120,28 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := os.MkdirAll(uploads, 0o755); err != nil {
 		return err
 	}
+	lim := cfg.Limits
 	reg := registry.New(embedded, registry.Options{
-		Guard:   guardFrom(eng),
-		Lock:    eng.LockEmbedded,
-		TempDir: uploads,
-		Logger:  log,
+		Guard:                      guardFrom(eng),
+		Lock:                       eng.LockEmbedded,
+		TempDir:                    uploads,
+		Logger:                     log,
+		MaxManifestBytes:           lim.MaxManifestBytes,
+		UploadTTL:                  lim.UploadSessionTTL,
+		MaxBlobBytes:               lim.MaxBlobBytes,
+		MaxUploadSessions:          lim.MaxUploadSessions,
+		MaxUploadSessionsPerClient: lim.MaxUploadSessionsPerClient,
+		MaxTagsPerPush:             lim.MaxTagsPerPush,
 	})
 	defer reg.Close()
 	gc := newCollector(embedded, layout.GCOptions{Grace: cfg.GCGracePeriod}, log)
 	e := apiserver.New(eng, apiserver.Options{
-		MaxBodyBytes: cfg.MaxBodyBytes,
-		Logger:       log,
-		Ready:        func() error { return eng.Ready(context.Background()) },
+		MaxBodyBytes:       cfg.MaxBodyBytes,
+		MaxPatchOperations: lim.MaxPatchOperations,
+		MaxPatchCopyBytes:  lim.MaxPatchCopyBytes,
+		Package:            cfg.Limits.Package(),
+		Logger:             log,
+		Ready:              func() error { return eng.Ready(context.Background()) },
 		Mount: func(e *echo.Echo) {
 			var v2 http.Handler = reg
 			if sec.guardsRegistry() {

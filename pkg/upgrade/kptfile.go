@@ -6,6 +6,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"pkgserver.dev/pkgserver/pkg/yamlbound"
 )
 
 // localKptfileFields are the Kptfile fields that describe the downstream
@@ -30,9 +32,10 @@ func keepLocalKptfileFields(dst, src *yaml.Node) {
 	}
 }
 
-// singleKptfile returns the one Kptfile object of a Kptfile's text, or nil.
-func singleKptfile(p, text string) *doc {
-	docs, err := parseDocs(p, text)
+// singleKptfile returns the one Kptfile object of a Kptfile's text, or nil
+// (also when it is over a YAML limit: then it is kept as it is).
+func singleKptfile(p, text string, lim yamlbound.Limits) *doc {
+	docs, err := parseDocs(p, text, yamlbound.NewBudget(lim))
 	if err != nil || len(docs) != 1 || docs[0].id != kptfileName+":"+p {
 		return nil
 	}
@@ -42,7 +45,7 @@ func singleKptfile(p, text string) *doc {
 // withLocalKptfiles returns files with every Kptfile carrying the
 // downstream-owned fields of the local Kptfile at the same path. A Kptfile
 // that is not exactly one KRM object is left as it is.
-func withLocalKptfiles(files, local map[string]string) map[string]string {
+func withLocalKptfiles(files, local map[string]string, lim yamlbound.Limits) map[string]string {
 	for p, text := range files {
 		if path.Base(p) != kptfileName {
 			continue
@@ -51,7 +54,7 @@ func withLocalKptfiles(files, local map[string]string) map[string]string {
 		if !ok {
 			continue
 		}
-		ld, fd := singleKptfile(p, l), singleKptfile(p, text)
+		ld, fd := singleKptfile(p, l, lim), singleKptfile(p, text, lim)
 		if ld == nil || fd == nil {
 			continue
 		}

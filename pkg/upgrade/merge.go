@@ -7,6 +7,8 @@ import (
 	"go.yaml.in/yaml/v3"
 	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
 	"sigs.k8s.io/kustomize/kyaml/yaml/merge3"
+
+	"pkgserver.dev/pkgserver/pkg/yamlbound"
 )
 
 // merger collects the outcome of a resource merge.
@@ -18,8 +20,11 @@ type merger struct {
 }
 
 // resourceMerge is the ResourceMerge strategy; see the package doc.
-func resourceMerge(original, upstream, local map[string]string) Result {
-	pk := parsePackages(original, upstream, local)
+func resourceMerge(original, upstream, local map[string]string, lim yamlbound.Limits) (Result, error) {
+	pk, err := parsePackages(yamlbound.NewBudget(lim), original, upstream, local)
+	if err != nil {
+		return Result{}, err
+	}
 	m := &merger{o: pk[0], u: pk[1], l: pk[2], replaced: map[*doc]*yaml.Node{}, added: map[string][]*doc{}}
 	m.keepLocalKptfiles()
 
@@ -51,7 +56,7 @@ func resourceMerge(original, upstream, local map[string]string) Result {
 	}
 	m.write(out)
 	sortConflicts(m.conflicts)
-	return Result{Files: out, Conflicts: m.conflicts}
+	return Result{Files: out, Conflicts: m.conflicts}, nil
 }
 
 // isKRM reports whether path p is merged per resource.

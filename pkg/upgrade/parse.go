@@ -1,12 +1,16 @@
 package upgrade
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"path"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"pkgserver.dev/pkgserver/pkg/errdef"
+	"pkgserver.dev/pkgserver/pkg/yamlbound"
 )
 
 // kptfileName is the file name of a package's or subpackage's Kptfile.
@@ -27,20 +31,14 @@ type doc struct {
 
 func (d *doc) body() *yaml.Node { return d.node.Content[0] }
 
-// parseDocs splits a YAML stream into KRM objects. It fails if the text does
-// not parse or holds a document that is not a KRM object: such a file is
-// then merged as text.
-func parseDocs(p, text string) (docs []*doc, err error) {
-	defer func() {
-		// The text comes from outside; a panic of the parser is a bad file.
-		if r := recover(); r != nil {
-			docs, err = nil, fmt.Errorf("yaml: %v", r)
-		}
-	}()
-	dec := yaml.NewDecoder(strings.NewReader(text))
+// parseDocs splits a YAML stream into KRM objects, charging budget. It
+// fails if the text does not parse, is over a YAML limit (a
+// *yamlbound.LimitError) or holds a document that is not a KRM object: such
+// a file is then merged as text, unless it was over a limit.
+func parseDocs(p, text string, budget *yamlbound.Budget) (docs []*doc, err error) {
+	dec := yamlbound.NewDecoder(text, budget)
 	for {
-		var n yaml.Node
-		err := dec.Decode(&n)
+		n, err := dec.Next()
 		if err == io.EOF {
 			return docs, nil
 		}
@@ -54,7 +52,7 @@ func parseDocs(p, text string) (docs []*doc, err error) {
 		if !ok {
 			return nil, fmt.Errorf("%s: document is not a KRM object", p)
 		}
-		docs = append(docs, &doc{path: p, node: &n, id: id})
+		docs = append(docs, &doc{path: p, node: n, id: id})
 	}
 }
 
@@ -120,18 +118,24 @@ type pkg struct {
 
 // parsePackages parses the three packages consistently: a path is KRM only
 // if it parses as KRM objects (at least one) in every package that has it,
-// so each file is merged at one level.
-func parsePackages(files ...map[string]string) []*pkg {
+// so each file is merged at one level. All three are held at once, so they
+// share one budget; going over a YAML limit fails the whole merge rather
+// than merging some files as text.
+func parsePackages(budget *yamlbound.Budget, files ...map[string]string) ([]*pkg, error) {
 	text := map[string]bool{}
 	parsed := make([]map[string][]*doc, len(files))
 	for i, fs := range files {
 		parsed[i] = map[string][]*doc{}
-		for p, t := range fs {
+		for _, p := range sortedKeys(fs) {
 			if !isYAML(p) {
 				text[p] = true
 				continue
 			}
-			docs, err := parseDocs(p, t)
+			docs, err := parseDocs(p, fs[p], budget)
+			var le *yamlbound.LimitError
+			if errors.As(err, &le) {
+				return nil, fmt.Errorf("%w: resources[%q]: %w", errdef.ErrInvalid, p, err)
+			}
 			if err != nil || len(docs) == 0 {
 				text[p] = true
 				continue
@@ -151,7 +155,7 @@ func parsePackages(files ...map[string]string) []*pkg {
 		pkgs[i] = pk
 	}
 	keyDocs(pkgs)
-	return pkgs
+	return pkgs, nil
 }
 
 // keyDocs indexes the objects of each package. An identity found twice in

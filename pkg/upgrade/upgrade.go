@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"pkgserver.dev/pkgserver/pkg/errdef"
+	"pkgserver.dev/pkgserver/pkg/yamlbound"
 )
 
 // Strategy says how local edits and upstream changes are combined; the
@@ -73,23 +74,42 @@ func (c Conflict) String() string {
 // Upgrade rebases local, a downstream of original, onto upstream, a newer
 // revision of original, with strategy s ("" means ResourceMerge). The
 // inputs are not modified. Errors wrap errdef.ErrInvalid: an unknown
-// strategy, or fast-forward over local edits.
-func Upgrade(original, upstream, local map[string]string, s Strategy) (Result, error) {
+// strategy, fast-forward over local edits, or YAML over the limits
+// (yamlbound.DefaultLimits, else WithLimits; a resource merge holds the
+// three packages at once under one node budget).
+func Upgrade(original, upstream, local map[string]string, s Strategy, opts ...Option) (Result, error) {
+	o := options{limits: yamlbound.DefaultLimits()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	lim := o.limits
 	switch s {
 	case ResourceMerge, "":
-		return resourceMerge(original, upstream, local), nil
+		return resourceMerge(original, upstream, local, lim)
 	case FastForward:
-		if edited := editedFiles(original, local); len(edited) > 0 {
+		if edited := editedFiles(original, local, lim); len(edited) > 0 {
 			return Result{}, fmt.Errorf("%w: strategy %s: the package was edited locally (%s); use another strategy",
 				errdef.ErrInvalid, s, strings.Join(edited, ", "))
 		}
-		return Result{Files: withLocalKptfiles(maps.Clone(upstream), local)}, nil
+		return Result{Files: withLocalKptfiles(maps.Clone(upstream), local, lim)}, nil
 	case ForceDeleteReplace:
-		return Result{Files: withLocalKptfiles(maps.Clone(upstream), local)}, nil
+		return Result{Files: withLocalKptfiles(maps.Clone(upstream), local, lim)}, nil
 	case CopyMerge:
-		return Result{Files: withLocalKptfiles(copyMerge(original, upstream, local), local)}, nil
+		return Result{Files: withLocalKptfiles(copyMerge(original, upstream, local), local, lim)}, nil
 	}
 	return Result{}, fmt.Errorf("%w: unknown upgrade strategy %q; want one of %s", errdef.ErrInvalid, s, strategyList())
+}
+
+// Option configures Upgrade.
+type Option func(*options)
+
+type options struct {
+	limits yamlbound.Limits
+}
+
+// WithLimits parses YAML under l instead of yamlbound.DefaultLimits.
+func WithLimits(l yamlbound.Limits) Option {
+	return func(o *options) { o.limits = l }
 }
 
 func strategyList() string {
@@ -103,7 +123,7 @@ func strategyList() string {
 // editedFiles lists the files of local that differ from original. Like kpt,
 // an empty original (nothing known to compare with) finds no edits, and the
 // downstream-owned fields of a Kptfile are not edits.
-func editedFiles(original, local map[string]string) []string {
+func editedFiles(original, local map[string]string, lim yamlbound.Limits) []string {
 	if len(original) == 0 {
 		return nil
 	}
@@ -115,7 +135,7 @@ func editedFiles(original, local map[string]string) []string {
 		case inO != inL:
 			edited = append(edited, p)
 		case o == l:
-		case path.Base(p) == kptfileName && sameKptfile(p, o, l):
+		case path.Base(p) == kptfileName && sameKptfile(p, o, l, lim):
 		default:
 			edited = append(edited, p)
 		}
@@ -124,8 +144,8 @@ func editedFiles(original, local map[string]string) []string {
 }
 
 // sameKptfile reports whether two Kptfiles differ only in downstream-owned fields.
-func sameKptfile(p, o, l string) bool {
-	od, ld := singleKptfile(p, o), singleKptfile(p, l)
+func sameKptfile(p, o, l string, lim yamlbound.Limits) bool {
+	od, ld := singleKptfile(p, o, lim), singleKptfile(p, l, lim)
 	if od == nil || ld == nil {
 		return false
 	}

@@ -10,7 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"pkgserver.dev/pkgserver/internal/hostile"
 	"pkgserver.dev/pkgserver/pkg/errdef"
+	"pkgserver.dev/pkgserver/pkg/yamlbound"
 )
 
 // loadPackage reads a directory of testdata as the files of a package.
@@ -58,8 +60,8 @@ func assertFiles(t *testing.T, got, want map[string]string) {
 			t.Errorf("%s =\n%s\nwant\n%s", p, g, w)
 			continue
 		}
-		gd, errG := parseDocs(p, g)
-		wd, errW := parseDocs(p, w)
+		gd, errG := parseDocs(p, g, yamlbound.NewBudget(yamlbound.DefaultLimits()))
+		wd, errW := parseDocs(p, w, yamlbound.NewBudget(yamlbound.DefaultLimits()))
 		if errG != nil || errW != nil {
 			t.Fatalf("%s: parse: %v, %v", p, errG, errW)
 		}
@@ -289,7 +291,10 @@ func TestUnchangedUpstreamKeepsLocal(t *testing.T) {
 // sides changed a field (upstream wins), which is why the checker exists.
 func TestMerge3TakesUpstream(t *testing.T) {
 	o, u, l, _ := loadCase(t, "conflict")
-	pk := parsePackages(o, u, l)
+	pk, err := parsePackages(yamlbound.NewBudget(yamlbound.DefaultLimits()), o, u, l)
+	if err != nil {
+		t.Fatal(err)
+	}
 	const id = "apps/Deployment/default/web"
 	m := runMerge3(pk[2].byID[id].body(), pk[0].byID[id].body(), pk[1].byID[id].body())
 	if got := render(lookup(m, []step{{key: "spec"}, {key: "replicas"}})); got != "5" {
@@ -326,6 +331,8 @@ func FuzzUpgrade(f *testing.F) {
 	original, upstream, local, _ := loadCase(f, "conflict")
 	f.Add(original["deployment.yaml"], upstream["deployment.yaml"], local["deployment.yaml"])
 	f.Add("a: &x [*x]", "{", "- a\n- b")
+	f.Add(hostile.AliasBomb(9, 10), hostile.DuplicateKeys(40), hostile.Nested(120))
+	f.Add(hostile.Documents(3), hostile.AliasFanout(10, 10), hostile.DuplicateKeys(5))
 	f.Add("kind: K\napiVersion: v1\nmetadata: {name: a}\nspec: [1]", "kind: K\napiVersion: v1\nmetadata: {name: a}\nspec: {a: 1}", "kind: K\napiVersion: v1\nmetadata: {name: a}\nspec: 1")
 	f.Fuzz(func(t *testing.T, o, u, l string) {
 		pkgs := make([]map[string]string, 3)
@@ -341,6 +348,9 @@ func FuzzUpgrade(f *testing.F) {
 		}
 		// An upstream that did not change leaves the local package alone.
 		res, err := Upgrade(pkgs[0], pkgs[0], pkgs[2], ResourceMerge)
+		if errors.Is(err, errdef.ErrTooLarge) {
+			return // over a YAML limit: refused whole, as it should be
+		}
 		if err != nil || !maps.Equal(res.Files, pkgs[2]) || len(res.Conflicts) != 0 {
 			t.Fatalf("Upgrade(o, o, l) = %v, %v, %v", res.Files, res.Conflicts, err)
 		}
