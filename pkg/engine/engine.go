@@ -194,8 +194,10 @@ func (e *Engine) readCheckpoint(ctx context.Context, seq uint64) (*checkpoint, b
 		return nil, false
 	}
 	if !clean {
-		e.log.Info("the last run did not stop cleanly: reading every registry before serving")
-		return cp, false
+		// Objects may have changed after it was written and changed back:
+		// their resourceVersions in it are older than ones clients saw.
+		e.log.Info("the last run did not stop cleanly: reading every registry before serving, with new resourceVersions")
+		return nil, false
 	}
 	if d, ok := e.opts.Embedded.(store.ChangeDetector); ok {
 		if changed, err := d.ChangedSince(ctx, written); changed || err != nil {
