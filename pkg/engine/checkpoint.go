@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -92,7 +93,7 @@ func (x *index) snapshotCheckpoint() *checkpoint {
 	for _, k := range sortedPkgKeys(x.pkgs) {
 		p := x.pkgs[k]
 		cp.Packages = append(cp.Packages, cpPackage{Store: k.store, Path: k.path, Tags: p.tags})
-		for _, r := range p.revs {
+		for _, r := range slices.Concat(p.revs, p.shadowed) {
 			cp.Manifests[r.desc.Digest] = cpManifest{ArtifactType: r.info.artifactType, Annotations: r.info.meta.Encode(), Layers: r.info.layers}
 		}
 	}

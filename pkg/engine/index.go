@@ -208,7 +208,7 @@ func (x *index) setPackage(em *emitter, k pkgKey, tags tagMap, manifests map[dig
 	old := x.pkgs[k]
 	known := map[digest.Digest]manifestInfo{}
 	if old != nil {
-		for _, r := range old.revs {
+		for _, r := range slices.Concat(old.revs, old.shadowed) {
 			known[r.desc.Digest] = r.info
 		}
 	}
@@ -223,7 +223,11 @@ func (x *index) setPackage(em *emitter, k pkgKey, tags tagMap, manifests map[dig
 		x.log.Warn("revisions left out: their manifests cannot be read", "package", k.String(), "tags", p.missing)
 	}
 	if len(p.shadowed) > 0 {
-		x.log.Warn("drafts left out: a published revision has their workspace (pushed behind pkgserver?)", "package", k.String(), "tags", p.shadowed)
+		var tags []string
+		for _, r := range p.shadowed {
+			tags = append(tags, r.tag)
+		}
+		x.log.Warn("drafts left out: a published revision has their workspace (pushed behind pkgserver?)", "package", k.String(), "tags", tags)
 	}
 	if len(tags) == 0 {
 		delete(x.pkgs, k)

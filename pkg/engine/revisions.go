@@ -663,6 +663,14 @@ func (e *Engine) rewrite(ctx context.Context, t *txn, s snap, meta format.Meta, 
 	if files == nil {
 		layers = s.rev.info.layers
 	}
+	// A draft pushed by another tool may lack the identity annotations:
+	// write what it is shown with, so its package and UID stay.
+	if id := s.view.pr.Spec.PackageRevID; meta.Package == "" {
+		meta.Target, meta.Realm, meta.Package = id.Target, id.Realm, id.Package
+	}
+	if meta.UID == "" {
+		meta.UID = string(s.view.pr.UID)
+	}
 	if WriteOptionsFrom(ctx).DryRun {
 		return e.dryRun(s.repo, s.pkg, s.rev.tag, meta, files, layers)
 	}

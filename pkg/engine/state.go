@@ -183,8 +183,9 @@ type pkgState struct {
 	// missing lists revision tags whose manifest could not be read; they are
 	// tried again later.
 	missing []string
-	// shadowed lists draft tags whose workspace a published revision has.
-	shadowed []string
+	// shadowed lists drafts whose workspace a published revision has; they
+	// are kept to be shown again once it is gone.
+	shadowed []*rev
 }
 
 // latest is the highest N among published revisions, 0 if none.
@@ -281,7 +282,7 @@ func derive(k pkgKey, tags tagMap, info func(ocispec.Descriptor) (manifestInfo, 
 	}
 	drafts = slices.DeleteFunc(drafts, func(r *rev) bool {
 		if taken[r.meta.Workspace] {
-			p.shadowed = append(p.shadowed, r.tag)
+			p.shadowed = append(p.shadowed, r)
 			return true
 		}
 		return false
