@@ -58,3 +58,12 @@ func blobsOf(manifest []byte) []digest.Digest {
 	}
 	return out
 }
+
+// annotation returns one manifest annotation.
+func annotation(manifest []byte, key string) string {
+	var m ocispec.Manifest
+	if json.Unmarshal(manifest, &m) != nil {
+		return ""
+	}
+	return m.Annotations[key]
+}

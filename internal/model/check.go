@@ -136,7 +136,12 @@ func (m *Model) checkTags(p *pkgM, snap map[string]string) {
 		}
 	}
 	want := wantTags(p)
-	if p.latestOff {
+	garbage := false // a vN others pushed that is no revision: where latest goes is not promised
+	for tag := range p.extra {
+		_, err := strconv.Atoi(strings.TrimPrefix(tag, "v"))
+		garbage = garbage || strings.HasPrefix(tag, "v") && err == nil
+	}
+	if p.latestOff || garbage {
 		delete(want, "latest")
 		delete(got, "latest")
 	}
@@ -434,6 +439,11 @@ func (m *Model) relearnForeign(of *repoM) {
 				} else {
 					r.tampered = true
 				}
+			}
+			if ws := annotation(m.manifestOf(p, r), annWorkspace); r.n > 0 && ws != r.ws {
+				// Named after its tag because its workspace is taken or
+				// missing: the name moves if the revision holding it goes.
+				r.tampered = true
 			}
 			if !r.tampered {
 				for _, b := range blobsOf(m.manifestOf(p, r)) {

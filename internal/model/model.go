@@ -216,8 +216,13 @@ func (m *Model) Run() {
 	m.host.Restart(m.t)
 	m.check(nil)
 	m.checkFresh()
+	m.writeLog(strings.Join(m.log, "\n") + "\n")
+}
+
+// writeLog keeps the steps in $PKGSERVER_MODEL_LOG.<test name>, if set.
+func (m *Model) writeLog(s string) {
 	if path := os.Getenv("PKGSERVER_MODEL_LOG"); path != "" {
-		_ = os.WriteFile(path, []byte(strings.Join(m.log, "\n")+"\n"), 0o644)
+		_ = os.WriteFile(path+"."+strings.ReplaceAll(m.t.Name(), "/", "_"), []byte(s), 0o644)
 	}
 }
 
@@ -235,9 +240,7 @@ func (m *Model) fail(format string, args ...any) {
 	for _, l := range m.log {
 		b.WriteString("  " + l + "\n")
 	}
-	if path := os.Getenv("PKGSERVER_MODEL_LOG"); path != "" {
-		_ = os.WriteFile(path, []byte(b.String()), 0o644)
-	}
+	m.writeLog(b.String())
 	m.t.Fatal(b.String())
 }
 

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -36,6 +35,8 @@ type op struct {
 	pkg *pkgM
 	// ws is the workspace of the revision the op writes.
 	ws string
+	// src is the package the op reads from (a clone's or an edit's).
+	src *pkgM
 }
 
 func wants(codes ...int) []int { return codes }
@@ -92,7 +93,8 @@ func (m *Model) exec(o *op) {
 	res := o.run()
 	m.log[len(m.log)-1] += " -> " + short(res)
 	switch {
-	case res.lost() && o.want == nil && o.pkg != nil && o.pkg.damaged:
+	case res.lost() && o.want == nil && (o.pkg != nil && o.pkg.damaged || o.src != nil && o.src.damaged):
+		// Content deleted behind pkgserver: it cannot make it again.
 		o.pkg.foreign = true // what happened is read again at the next rescan
 	case res.lost():
 		m.fail("%s: %s", o.desc, res)
@@ -100,8 +102,14 @@ func (m *Model) exec(o *op) {
 		m.fail("%s: answered %s, want %v", o.desc, res, o.want)
 	case res.ok() && o.effect != nil:
 		o.effect()
-		if o.want == nil && o.pkg != nil && o.ws != "" {
-			m.learnRev(o.pkg, o.ws) // not predicted: take what pkgserver says
+		if o.want == nil && o.pkg != nil {
+			// A write to a package changed behind pkgserver, against its
+			// view before it read it again: what it makes is not promised
+			// (a name may turn out taken); read it all at the next rescan.
+			if r := o.pkg.revs[o.ws]; r != nil {
+				r.tampered = true
+			}
+			o.pkg.foreign = true
 		}
 	}
 	scope := o.scope
@@ -248,7 +256,7 @@ func (m *Model) opCreate() *op {
 	}
 	ok := precise(p) && (src == nil || precise(srcPkg, src))
 	return &op{
-		desc: desc, scope: []string{p.path()}, want: expect(ok, want), pkg: p, ws: ws,
+		desc: desc, scope: []string{p.path()}, want: expect(ok, want), pkg: p, ws: ws, src: srcPkg,
 		run: func() response { return m.c.do(m.ctx(), http.MethodPost, m.c.revPath(m.host.API(), ""), pr, nil) },
 		effect: func() {
 			r := &revM{ws: ws, life: pkgapi.LifecycleDraft, digest: unknown, gate: gate}
@@ -292,6 +300,7 @@ func (m *Model) opPutFiles() *op {
 	} else {
 		files = map[string]string{"Kptfile": "apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: " + p.name + "\n"}
 	}
+	delete(files, "bad.yaml") // pushed behind pkgserver: fix it
 	file := fmt.Sprintf("cm-%d.yaml", m.rnd.IntN(3))
 	files[file] = configMap(file, strconv.Itoa(k))
 	if m.rnd.IntN(4) == 0 {
@@ -437,17 +446,23 @@ func (m *Model) opDelete() *op {
 	for _, q := range m.pkgs {
 		ok = ok && (q == p || !q.foreign) // downstreams may be behind pkgserver
 	}
+	hidden := r != nil && p.extra["ws."+r.ws] != "" // a draft behind it comes back
+	ok = ok && !hidden
 	return &op{
 		desc: fmt.Sprintf("delete %s (downstream %v)", name, downstream), scope: []string{p.path()}, want: expect(ok, want), pkg: p, ws: wsOf(r),
 		run: func() response { return m.c.do(m.ctx(), http.MethodDelete, m.c.revPath(m.host.API(), name), nil, nil) },
 		effect: func() {
+			newest := r == p.newest()
+			delete(p.revs, r.ws)
+			if hidden {
+				p.foreign = true
+			}
 			if r.n > 0 {
 				p.tombs[r.n] = true
-				if r == p.newest() {
-					p.latestOff = false
+				if newest && p.newest() != nil {
+					p.latestOff = false // pkgserver points latest at the next newest
 				}
 			}
-			delete(p.revs, r.ws)
 		},
 	}
 }
@@ -638,33 +653,6 @@ func wsOf(r *revM) string {
 		return ""
 	}
 	return r.ws
-}
-
-// learnRev takes a revision as pkgserver serves it after a write the model
-// did not predict (in a package changed behind pkgserver).
-func (m *Model) learnRev(p *pkgM, ws string) {
-	res := m.c.do(m.ctx(), http.MethodGet, m.c.revPath(m.host.API(), p.objName(ws)), nil, nil)
-	if res.code == http.StatusNotFound {
-		delete(p.revs, ws)
-		return
-	}
-	pr, err := decode[pkgapi.PackageRevision](res)
-	if !res.ok() || err != nil || pr.Status.OCI == nil {
-		m.fail("read %s: %s", p.objName(ws), res)
-	}
-	r := p.revs[ws]
-	if r == nil {
-		r = &revM{ws: ws}
-		p.revs[ws] = r
-	}
-	if r.digest != pr.Status.OCI.Digest {
-		r.files = nil
-	}
-	r.life, r.digest, r.n = pr.Spec.Lifecycle, pr.Status.OCI.Digest, 0
-	if n, err := strconv.Atoi(strings.TrimPrefix(pr.Spec.PackageRevID.Revision, "v")); err == nil {
-		r.n = n
-		p.maxN = max(p.maxN, n)
-	}
 }
 
 func configMap(name, value string) string {
