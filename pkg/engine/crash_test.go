@@ -31,7 +31,7 @@ import (
 // crashRig is an engine whose registry writes go through a fault plan, over
 // a data directory it can crash and reopen as kill -9 leaves it.
 type crashRig struct {
-	t        *testing.T
+	t        testing.TB
 	ctx      context.Context
 	dir      string
 	plan     *faultstore.Plan
@@ -46,9 +46,15 @@ type crashRig struct {
 	now time.Time
 }
 
-func newCrashRig(t *testing.T, registry, repo string) *crashRig {
+func newCrashRig(t testing.TB, registry, repo string) *crashRig {
 	t.Helper()
-	r := &crashRig{t: t, ctx: context.Background(), dir: t.TempDir(), plan: faultstore.New(), registry: registry, repo: repo,
+	return openRig(t, t.TempDir(), registry, repo)
+}
+
+// openRig opens a rig over dir (a new one, or one a rig closed).
+func openRig(t testing.TB, dir, registry, repo string) *crashRig {
+	t.Helper()
+	r := &crashRig{t: t, ctx: context.Background(), dir: dir, plan: faultstore.New(), registry: registry, repo: repo,
 		now: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}
 	r.prefix = testNS + "/" + repo
 	if registry != "" {
@@ -86,7 +92,7 @@ func (r *crashRig) open() {
 			}
 			return r.plan.Wrap(s), nil
 		},
-		Now: r.clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Now: r.clock, Logger: quietLog(),
 	})
 	if err != nil {
 		r.t.Fatal(err)
@@ -106,6 +112,8 @@ func (r *crashRig) close() {
 	r.layout.Close()
 	r.eng = nil
 }
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // crash stops the rig as kill -9 would and opens it again: the state
 // directory is put back as it was at the crash, before Close wrote its
