@@ -10,7 +10,7 @@ export PKGSERVER_REGISTRY_BIN := $(TOOLS)/registry
 export PKGSERVER_ORAS_BIN := $(TOOLS)/oras
 export PKGSERVER_CRANE_BIN := $(TOOLS)/crane
 
-.PHONY: all build run test test-unit test-e2e tools generate fmt vet fuzz bench clean
+.PHONY: all build run test test-unit test-e2e tools generate verify-generated fmt vet fuzz bench clean
 
 all: build
 
@@ -33,10 +33,15 @@ $(TOOLS)/oras:
 $(TOOLS)/crane:
 	GOBIN=$(TOOLS) $(GO) install github.com/google/go-containerregistry/cmd/crane@$(CRANE_VERSION)
 
-# Regenerates the DeepCopy methods of the API types after they change.
+# Regenerates what k8s.io/code-generator derives from the API types after
+# they change: DeepCopy methods, and the clientset, listers and informers
+# under pkg/generated.
 generate:
-	$(GO) run k8s.io/code-generator/cmd/deepcopy-gen@v0.37.2 --output-file zz_generated.deepcopy.go \
-	  --go-header-file /dev/null ./api/config/v1alpha1 ./api/pkg/v1alpha1
+	GO=$(GO) ./hack/codegen.sh
+
+# Fails when the checked-in generated code is not what make generate writes.
+verify-generated:
+	GO=$(GO) ./hack/codegen.sh --verify
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -46,7 +51,7 @@ vet:
 
 # The OCI conformance suite runs on its own (without -race, which only slows
 # it) so its pass/fail count is printed.
-test: tools fmt vet
+test: tools fmt vet verify-generated
 	$(GO) test -race -count=1 -timeout 30m -skip '^TestConformance$$' ./...
 	@echo "== OCI distribution-spec conformance, embedded registry"
 	@set -o pipefail; $(GO) test -count=1 -timeout 10m -run '^TestConformance$$' -v ./pkg/registry \

@@ -111,11 +111,20 @@ func parseDocs(sources ...string) fieldDocs {
 	return out
 }
 
+// docText is the first comment group's text, without the code generators'
+// +tag lines, which are not for people.
 func docText(groups ...*ast.CommentGroup) string {
 	for _, g := range groups {
-		if g != nil {
-			return strings.TrimSpace(strings.Join(strings.Fields(g.Text()), " "))
+		if g == nil {
+			continue
 		}
+		var lines []string
+		for _, l := range strings.Split(g.Text(), "\n") {
+			if !strings.HasPrefix(strings.TrimSpace(l), "+") {
+				lines = append(lines, l)
+			}
+		}
+		return strings.Join(strings.Fields(strings.Join(lines, " ")), " ")
 	}
 	return ""
 }

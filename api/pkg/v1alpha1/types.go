@@ -22,9 +22,6 @@ const (
 	CatalogTarget = "catalog"
 )
 
-// SchemeGroupVersion is the group and version of this package.
-var SchemeGroupVersion = metav1.GroupVersion{Group: Group, Version: Version}
-
 // Lifecycle is the state of a package revision.
 type Lifecycle string
 
@@ -53,6 +50,9 @@ const (
 )
 
 // PackageRevision is the metadata view of one revision of one package.
+// +genclient
+// +genclient:skipVerbs=deleteCollection
+// +genclient:method=UpdateApproval,verb=update,subresource=approval,input=PackageRevision,result=PackageRevision
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 type PackageRevision struct {
 	metav1.TypeMeta `json:",inline"`
@@ -216,6 +216,9 @@ type PackageRevisionList struct {
 }
 
 // PackageRevisionResources is the content view of a revision.
+// +genclient
+// +genclient:noStatus
+// +genclient:skipVerbs=create,delete,deleteCollection
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 type PackageRevisionResources struct {
 	metav1.TypeMeta `json:",inline"`
