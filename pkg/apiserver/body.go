@@ -41,7 +41,8 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 
 // decodeBody reads the request body into v: YAML when the Content-Type says
 // so, JSON otherwise. Unknown fields are ignored, as Kubernetes does by default.
-func decodeBody(c echo.Context, limit int64, v any) error {
+// refuse, when set, sees the body as JSON first and may turn it down.
+func decodeBody(c echo.Context, limit int64, v any, refuse func(doc []byte) error) error {
 	req := c.Request()
 	mediaType, _, _ := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
 	isYAML := false
@@ -62,11 +63,21 @@ func decodeBody(c echo.Context, limit int64, v any) error {
 		if err != nil {
 			return newError(errdef.ErrBadRequest, "malformed YAML body: %v", err)
 		}
+		if refuse != nil {
+			if err := refuse(j); err != nil {
+				return err
+			}
+		}
 		if err := decodeJSON(j, v, strict); err != nil {
 			// Offsets in the converted JSON mean nothing to the client.
 			return newError(errdef.ErrBadRequest, "YAML body does not fit the object: %v", err)
 		}
 		return nil
+	}
+	if refuse != nil {
+		if err := refuse(data); err != nil {
+			return err
+		}
 	}
 	if err := decodeJSON(data, v, strict); err != nil {
 		return jsonError(data, err)

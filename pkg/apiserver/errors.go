@@ -70,6 +70,17 @@ func newError(sentinel error, format string, args ...any) error {
 	return &apiError{sentinel: sentinel, msg: fmt.Sprintf(format, args...)}
 }
 
+// causedError is an apiError that lists what went wrong field by field, for
+// Status.details.causes (apply conflicts, invalid request options).
+type causedError struct {
+	apiError
+	causes []metav1.StatusCause
+}
+
+func newCausedError(sentinel error, causes []metav1.StatusCause, format string, args ...any) error {
+	return &causedError{apiError: apiError{sentinel: sentinel, msg: fmt.Sprintf(format, args...)}, causes: causes}
+}
+
 // objectError attaches the object an error is about, for Status.details.
 type objectError struct {
 	err     error
@@ -113,7 +124,8 @@ func statusOf(err error) *metav1.Status {
 		d := oe.details
 		st.Details = &d
 	}
-	if reason == metav1.StatusReasonInvalid {
+	var ce *causedError
+	if errors.As(err, &ce) || reason == metav1.StatusReasonInvalid {
 		// kubectl prints the causes of a 422, not its message.
 		if st.Details == nil {
 			st.Details = &metav1.StatusDetails{}
@@ -123,9 +135,13 @@ func statusOf(err error) *metav1.Status {
 	return st
 }
 
-// causesOf lists what is invalid: one cause per file problem of a resources
-// validation, else the whole message.
+// causesOf lists what is invalid: the causes an error carries, one cause per
+// file problem of a resources validation, else the whole message.
 func causesOf(err error) []metav1.StatusCause {
+	var ce *causedError
+	if errors.As(err, &ce) {
+		return ce.causes
+	}
 	var problems krm.ResourceErrors
 	if errors.As(err, &problems) {
 		out := make([]metav1.StatusCause, 0, len(problems))

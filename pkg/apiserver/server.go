@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+	"k8s.io/apimachinery/pkg/util/managedfields"
 
 	"pkgserver.dev/pkgserver/pkg/engine"
 	"pkgserver.dev/pkgserver/pkg/errdef"
@@ -37,6 +38,8 @@ type server struct {
 	log     *slog.Logger
 	ready   func() error
 	metrics *metrics
+	// typeConverter gives the field managers the schemas of the served kinds.
+	typeConverter managedfields.TypeConverter
 }
 
 // New returns an Echo instance serving svc under /apis, the discovery
@@ -55,7 +58,7 @@ func New(svc engine.Service, opts Options) *echo.Echo {
 	e.HidePort = true
 	e.HTTPErrorHandler = s.handleError
 	// Logging wraps recovery so a recovered panic is logged with its 500.
-	e.Use(s.logRequests, s.recoverPanics, refuseDryRun)
+	e.Use(s.logRequests, s.recoverPanics)
 
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
 	e.GET("/readyz", s.readyz)
@@ -71,6 +74,11 @@ func New(svc engine.Service, opts Options) *echo.Echo {
 	})
 
 	groups := apiGroups(svc)
+	tc, err := newTypeConverter(groups)
+	if err != nil {
+		panic(err) // the schemas come from the compiled types
+	}
+	s.typeConverter = tc
 	registerDiscovery(e, groups)
 	registerOpenAPI(e, groups)
 	for _, g := range groups {

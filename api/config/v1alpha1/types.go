@@ -63,6 +63,8 @@ type RepositoryStatus struct {
 	// Address is the registry namespace in use, `host[:port]/prefix`.
 	Address string `json:"address,omitempty"`
 	// Conditions: Ready is False with the error when listing the registry failed.
+	// +listType=map
+	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
