@@ -6,6 +6,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	configapi "pkgserver.dev/pkgserver/api/config/v1alpha1"
 	"pkgserver.dev/pkgserver/pkg/errdef"
 )
 
@@ -16,6 +17,9 @@ import (
 // spec.git would be an unknown field) and for every verb.
 func refuseGitRepository(doc []byte) error {
 	var r struct {
+		Metadata struct {
+			Name string `json:"name"`
+		} `json:"metadata"`
 		Spec struct {
 			Type string          `json:"type"`
 			Git  json.RawMessage `json:"git"`
@@ -35,7 +39,9 @@ func refuseGitRepository(doc []byte) error {
 	const msg = "git repositories are not served: this pkgserver keeps packages in OCI registries; " +
 		"use spec.type: oci with spec.oci.registry: host[:port]/path of a registry namespace " +
 		"(or no spec.oci.registry for the embedded registry), and push the packages there"
-	return newCausedError(errdef.ErrInvalid, []metav1.StatusCause{{
+	err := newCausedError(errdef.ErrInvalid, []metav1.StatusCause{{
 		Type: metav1.CauseTypeFieldValueNotSupported, Field: field, Message: msg,
 	}}, "%s: %s", field, msg)
+	// Named here: a create learns the name only from the body.
+	return aboutObject(err, configapi.Group, configapi.RepositoryResource, r.Metadata.Name)
 }

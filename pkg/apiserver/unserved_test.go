@@ -31,7 +31,7 @@ func TestGitRepositoryRefused(t *testing.T) {
 	}
 	for _, c := range []call{
 		refused(call{name: "create", method: "POST", path: repos, header: yamlBody, body: gitRepoYAML,
-			contains: []string{`"field":"spec.type"`}}),
+			contains: []string{`"field":"spec.type"`, `"name":"blueprints-git"`}}),
 		refused(call{name: "create with strict field validation", method: "POST", path: repos + "?fieldValidation=Strict", header: yamlBody, body: gitRepoYAML}),
 		refused(call{name: "create as JSON, strict", method: "POST", path: repos + "?fieldValidation=Strict",
 			body: `{"metadata":{"name":"g"},"spec":{"type":"git","git":{"repo":"https://example.invalid/r.git"}}}`}),
