@@ -18,6 +18,8 @@ generate() {
   cd "$dir"
   local gen="$GO run k8s.io/code-generator/cmd"
   local out=pkg/generated
+  # "Resources" is already plural: not packagerevisionresourceses.
+  local plural=--plural-exceptions=PackageRevisionResources:PackageRevisionResources
   rm -rf "$out/clientset" "$out/listers" "$out/informers"
 
   $gen/deepcopy-gen@$CODEGEN_VERSION --output-file zz_generated.deepcopy.go \
@@ -25,15 +27,15 @@ generate() {
 
   $gen/client-gen@$CODEGEN_VERSION --go-header-file /dev/null \
     --output-dir "$out/clientset" --output-pkg "$MODULE/$out/clientset" \
-    --clientset-name versioned --input-base "$MODULE/api" \
+    --clientset-name versioned --input-base "$MODULE/api" "$plural" \
     --input config/v1alpha1 --input pkg/v1alpha1
 
   $gen/lister-gen@$CODEGEN_VERSION --go-header-file /dev/null \
-    --output-dir "$out/listers" --output-pkg "$MODULE/$out/listers" \
+    --output-dir "$out/listers" --output-pkg "$MODULE/$out/listers" "$plural" \
     "$MODULE/api/config/v1alpha1" "$MODULE/api/pkg/v1alpha1"
 
   $gen/informer-gen@$CODEGEN_VERSION --go-header-file /dev/null \
-    --output-dir "$out/informers" --output-pkg "$MODULE/$out/informers" \
+    --output-dir "$out/informers" --output-pkg "$MODULE/$out/informers" "$plural" \
     --versioned-clientset-package "$MODULE/$out/clientset/versioned" \
     --listers-package "$MODULE/$out/listers" \
     "$MODULE/api/config/v1alpha1" "$MODULE/api/pkg/v1alpha1"

@@ -44,8 +44,8 @@ func (f *sharedInformerFactory) ForResource(resource schema.GroupVersionResource
 		// Group=pkg.pkgserver.dev, Version=v1alpha1
 	case pkgv1alpha1.SchemeGroupVersion.WithResource("packagerevisions"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Pkg().V1alpha1().PackageRevisions().Informer()}, nil
-	case pkgv1alpha1.SchemeGroupVersion.WithResource("packagerevisionresourceses"):
-		return &genericInformer{resource: resource.GroupResource(), informer: f.Pkg().V1alpha1().PackageRevisionResourceses().Informer()}, nil
+	case pkgv1alpha1.SchemeGroupVersion.WithResource("packagerevisionresources"):
+		return &genericInformer{resource: resource.GroupResource(), informer: f.Pkg().V1alpha1().PackageRevisionResources().Informer()}, nil
 
 	}
 

@@ -9,14 +9,14 @@ import (
 	pkgv1alpha1 "pkgserver.dev/pkgserver/api/pkg/v1alpha1"
 )
 
-// PackageRevisionResourcesLister helps list PackageRevisionResourceses.
+// PackageRevisionResourcesLister helps list PackageRevisionResources.
 // All objects returned here must be treated as read-only.
 type PackageRevisionResourcesLister interface {
-	// List lists all PackageRevisionResourceses in the indexer.
+	// List lists all PackageRevisionResources in the indexer.
 	// Objects returned here must be treated as read-only.
 	List(selector labels.Selector) (ret []*pkgv1alpha1.PackageRevisionResources, err error)
-	// PackageRevisionResourceses returns an object that can list and get PackageRevisionResourceses.
-	PackageRevisionResourceses(namespace string) PackageRevisionResourcesNamespaceLister
+	// PackageRevisionResources returns an object that can list and get PackageRevisionResources.
+	PackageRevisionResources(namespace string) PackageRevisionResourcesNamespaceLister
 	PackageRevisionResourcesListerExpansion
 }
 
@@ -30,15 +30,15 @@ func NewPackageRevisionResourcesLister(indexer cache.Indexer) PackageRevisionRes
 	return &packageRevisionResourcesLister{listers.New[*pkgv1alpha1.PackageRevisionResources](indexer, pkgv1alpha1.Resource("packagerevisionresources"))}
 }
 
-// PackageRevisionResourceses returns an object that can list and get PackageRevisionResourceses.
-func (s *packageRevisionResourcesLister) PackageRevisionResourceses(namespace string) PackageRevisionResourcesNamespaceLister {
+// PackageRevisionResources returns an object that can list and get PackageRevisionResources.
+func (s *packageRevisionResourcesLister) PackageRevisionResources(namespace string) PackageRevisionResourcesNamespaceLister {
 	return packageRevisionResourcesNamespaceLister{listers.NewNamespaced[*pkgv1alpha1.PackageRevisionResources](s.ResourceIndexer, namespace)}
 }
 
-// PackageRevisionResourcesNamespaceLister helps list and get PackageRevisionResourceses.
+// PackageRevisionResourcesNamespaceLister helps list and get PackageRevisionResources.
 // All objects returned here must be treated as read-only.
 type PackageRevisionResourcesNamespaceLister interface {
-	// List lists all PackageRevisionResourceses in the indexer for a given namespace.
+	// List lists all PackageRevisionResources in the indexer for a given namespace.
 	// Objects returned here must be treated as read-only.
 	List(selector labels.Selector) (ret []*pkgv1alpha1.PackageRevisionResources, err error)
 	// Get retrieves the PackageRevisionResources from the indexer for a given namespace and name.

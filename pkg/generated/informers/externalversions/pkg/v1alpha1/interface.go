@@ -10,8 +10,8 @@ import (
 type Interface interface {
 	// PackageRevisions returns a PackageRevisionInformer.
 	PackageRevisions() TypedPackageRevisionInformer
-	// PackageRevisionResourceses returns a PackageRevisionResourcesInformer.
-	PackageRevisionResourceses() TypedPackageRevisionResourcesInformer
+	// PackageRevisionResources returns a PackageRevisionResourcesInformer.
+	PackageRevisionResources() TypedPackageRevisionResourcesInformer
 }
 
 type version struct {
@@ -30,7 +30,7 @@ func (v *version) PackageRevisions() TypedPackageRevisionInformer {
 	return &packageRevisionInformer{factory: v.factory, namespace: v.namespace, tweakListOptions: v.tweakListOptions}
 }
 
-// PackageRevisionResourceses returns a TypedPackageRevisionResourcesInformer.
-func (v *version) PackageRevisionResourceses() TypedPackageRevisionResourcesInformer {
+// PackageRevisionResources returns a TypedPackageRevisionResourcesInformer.
+func (v *version) PackageRevisionResources() TypedPackageRevisionResourcesInformer {
 	return &packageRevisionResourcesInformer{factory: v.factory, namespace: v.namespace, tweakListOptions: v.tweakListOptions}
 }

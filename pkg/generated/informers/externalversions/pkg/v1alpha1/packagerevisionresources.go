@@ -18,14 +18,14 @@ import (
 )
 
 // PackageRevisionResourcesInformer provides access to a shared informer and lister for
-// PackageRevisionResourceses. Prefer using the type-safe variant (see [TypedPackageRevisionResourcesInformer]).
+// PackageRevisionResources. Prefer using the type-safe variant (see [TypedPackageRevisionResourcesInformer]).
 type PackageRevisionResourcesInformer interface {
 	Informer() cache.SharedIndexInformer
 	Lister() pkgv1alpha1.PackageRevisionResourcesLister
 }
 
 // TypedPackageRevisionResourcesInformer provides access to a shared informer and lister for
-// PackageRevisionResourceses, including the type-safe TypedInformer variant.
+// PackageRevisionResources, including the type-safe TypedInformer variant.
 // It is a superset of PackageRevisionResourcesInformer.
 type TypedPackageRevisionResourcesInformer interface {
 	Informer() cache.SharedIndexInformer
@@ -109,25 +109,25 @@ func NewTypedPackageRevisionResourcesInformerWithOptions(client versioned.Interf
 				if tweakListOptions != nil {
 					tweakListOptions(&opts)
 				}
-				return client.PkgV1alpha1().PackageRevisionResourceses(namespace).List(context.Background(), opts)
+				return client.PkgV1alpha1().PackageRevisionResources(namespace).List(context.Background(), opts)
 			},
 			WatchFunc: func(opts v1.ListOptions) (watch.Interface, error) {
 				if tweakListOptions != nil {
 					tweakListOptions(&opts)
 				}
-				return client.PkgV1alpha1().PackageRevisionResourceses(namespace).Watch(context.Background(), opts)
+				return client.PkgV1alpha1().PackageRevisionResources(namespace).Watch(context.Background(), opts)
 			},
 			ListWithContextFunc: func(ctx context.Context, opts v1.ListOptions) (runtime.Object, error) {
 				if tweakListOptions != nil {
 					tweakListOptions(&opts)
 				}
-				return client.PkgV1alpha1().PackageRevisionResourceses(namespace).List(ctx, opts)
+				return client.PkgV1alpha1().PackageRevisionResources(namespace).List(ctx, opts)
 			},
 			WatchFuncWithContext: func(ctx context.Context, opts v1.ListOptions) (watch.Interface, error) {
 				if tweakListOptions != nil {
 					tweakListOptions(&opts)
 				}
-				return client.PkgV1alpha1().PackageRevisionResourceses(namespace).Watch(ctx, opts)
+				return client.PkgV1alpha1().PackageRevisionResources(namespace).Watch(ctx, opts)
 			},
 		}, client),
 		&apipkgv1alpha1.PackageRevisionResources{},

@@ -13,10 +13,10 @@ import (
 	scheme "pkgserver.dev/pkgserver/pkg/generated/clientset/versioned/scheme"
 )
 
-// PackageRevisionResourcesesGetter has a method to return a PackageRevisionResourcesInterface.
+// PackageRevisionResourcesGetter has a method to return a PackageRevisionResourcesInterface.
 // A group's client should implement this interface.
-type PackageRevisionResourcesesGetter interface {
-	PackageRevisionResourceses(namespace string) PackageRevisionResourcesInterface
+type PackageRevisionResourcesGetter interface {
+	PackageRevisionResources(namespace string) PackageRevisionResourcesInterface
 }
 
 // PackageRevisionResourcesInterface has methods to work with PackageRevisionResources resources.
@@ -29,16 +29,16 @@ type PackageRevisionResourcesInterface interface {
 	PackageRevisionResourcesExpansion
 }
 
-// packageRevisionResourceses implements PackageRevisionResourcesInterface
-type packageRevisionResourceses struct {
+// packageRevisionResources implements PackageRevisionResourcesInterface
+type packageRevisionResources struct {
 	*gentype.ClientWithList[*pkgv1alpha1.PackageRevisionResources, *pkgv1alpha1.PackageRevisionResourcesList]
 }
 
-// newPackageRevisionResourceses returns a PackageRevisionResourceses
-func newPackageRevisionResourceses(c *PkgV1alpha1Client, namespace string) *packageRevisionResourceses {
-	return &packageRevisionResourceses{
+// newPackageRevisionResources returns a PackageRevisionResources
+func newPackageRevisionResources(c *PkgV1alpha1Client, namespace string) *packageRevisionResources {
+	return &packageRevisionResources{
 		gentype.NewClientWithList[*pkgv1alpha1.PackageRevisionResources, *pkgv1alpha1.PackageRevisionResourcesList](
-			"packagerevisionresourceses",
+			"packagerevisionresources",
 			c.RESTClient(),
 			scheme.ParameterCodec,
 			namespace,

@@ -13,7 +13,7 @@ import (
 type PkgV1alpha1Interface interface {
 	RESTClient() rest.Interface
 	PackageRevisionsGetter
-	PackageRevisionResourcesesGetter
+	PackageRevisionResourcesGetter
 }
 
 // PkgV1alpha1Client is used to interact with features provided by the pkg.pkgserver.dev group.
@@ -25,8 +25,8 @@ func (c *PkgV1alpha1Client) PackageRevisions(namespace string) PackageRevisionIn
 	return newPackageRevisions(c, namespace)
 }
 
-func (c *PkgV1alpha1Client) PackageRevisionResourceses(namespace string) PackageRevisionResourcesInterface {
-	return newPackageRevisionResourceses(c, namespace)
+func (c *PkgV1alpha1Client) PackageRevisionResources(namespace string) PackageRevisionResourcesInterface {
+	return newPackageRevisionResources(c, namespace)
 }
 
 // NewForConfig creates a new PkgV1alpha1Client for the given config.

@@ -8,18 +8,18 @@ import (
 	pkgv1alpha1 "pkgserver.dev/pkgserver/pkg/generated/clientset/versioned/typed/pkg/v1alpha1"
 )
 
-// fakePackageRevisionResourceses implements PackageRevisionResourcesInterface
-type fakePackageRevisionResourceses struct {
+// fakePackageRevisionResources implements PackageRevisionResourcesInterface
+type fakePackageRevisionResources struct {
 	*gentype.FakeClientWithList[*v1alpha1.PackageRevisionResources, *v1alpha1.PackageRevisionResourcesList]
 	Fake *FakePkgV1alpha1
 }
 
-func newFakePackageRevisionResourceses(fake *FakePkgV1alpha1, namespace string) pkgv1alpha1.PackageRevisionResourcesInterface {
-	return &fakePackageRevisionResourceses{
+func newFakePackageRevisionResources(fake *FakePkgV1alpha1, namespace string) pkgv1alpha1.PackageRevisionResourcesInterface {
+	return &fakePackageRevisionResources{
 		gentype.NewFakeClientWithList[*v1alpha1.PackageRevisionResources, *v1alpha1.PackageRevisionResourcesList](
 			fake.Fake,
 			namespace,
-			v1alpha1.SchemeGroupVersion.WithResource("packagerevisionresourceses"),
+			v1alpha1.SchemeGroupVersion.WithResource("packagerevisionresources"),
 			v1alpha1.SchemeGroupVersion.WithKind("PackageRevisionResources"),
 			func() *v1alpha1.PackageRevisionResources { return &v1alpha1.PackageRevisionResources{} },
 			func() *v1alpha1.PackageRevisionResourcesList { return &v1alpha1.PackageRevisionResourcesList{} },

@@ -16,8 +16,8 @@ func (c *FakePkgV1alpha1) PackageRevisions(namespace string) v1alpha1.PackageRev
 	return newFakePackageRevisions(c, namespace)
 }
 
-func (c *FakePkgV1alpha1) PackageRevisionResourceses(namespace string) v1alpha1.PackageRevisionResourcesInterface {
-	return newFakePackageRevisionResourceses(c, namespace)
+func (c *FakePkgV1alpha1) PackageRevisionResources(namespace string) v1alpha1.PackageRevisionResourcesInterface {
+	return newFakePackageRevisionResources(c, namespace)
 }
 
 // RESTClient returns a RESTClient that is used to communicate
