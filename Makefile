@@ -46,13 +46,19 @@ verify-generated:
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
+# examples/ holds Go modules of their own (controller-runtime stays out of
+# the server's dependencies); they are vetted and tested here too.
+EXAMPLES := examples/approval-bot
+
 vet:
 	$(GO) vet ./...
+	@for ex in $(EXAMPLES); do (cd $$ex && $(GO) vet ./...) || exit 1; done
 
 # The OCI conformance suite runs on its own (without -race, which only slows
 # it) so its pass/fail count is printed.
 test: tools fmt vet verify-generated
 	$(GO) test -race -count=1 -timeout 30m -skip '^TestConformance$$' ./...
+	@for ex in $(EXAMPLES); do (cd $$ex && $(GO) test -race -count=1 ./...) || exit 1; done
 	@echo "== OCI distribution-spec conformance, embedded registry"
 	@set -o pipefail; $(GO) test -count=1 -timeout 10m -run '^TestConformance$$' -v ./pkg/registry \
 	  | tee .conformance.log | sed -n 's/^.*\(conformance: [0-9]* passed, [0-9]* failed\).*$$/\1/p; /^\(ok\|FAIL\)/p'
