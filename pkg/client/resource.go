@@ -185,11 +185,7 @@ func (r *Resource[T, L]) Watch(ctx context.Context, opts ListOptions) (watch.Int
 	if err != nil {
 		return nil, r.about(err, "")
 	}
-	// client-go reports the read the caller cancelled as an ERROR event; the
-	// caller knows, so the stream just ends.
-	return watch.Filter(w, func(ev watch.Event) (watch.Event, bool) {
-		return ev, ev.Type != watch.Error || ctx.Err() == nil
-	}), nil
+	return newQuietWatch(ctx, w), nil
 }
 
 // result finishes the answer of a call about the object name: its kind
