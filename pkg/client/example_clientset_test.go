@@ -69,18 +69,20 @@ func Example_informers() {
 	})
 	factory := externalversions.NewSharedInformerFactoryWithOptions(cs, 10*time.Minute, externalversions.WithNamespace("default"))
 	revisions := factory.Pkg().V1alpha1().PackageRevisions()
-	if _, err := revisions.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	handler, err := revisions.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
 			pr := obj.(*pkgapi.PackageRevision)
 			fmt.Println("added", pr.Name, pr.Spec.Lifecycle)
 		},
-	}); err != nil {
+	})
+	if err != nil {
 		log.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	factory.Start(ctx.Done())
-	factory.WaitForCacheSync(ctx.Done())
+	// Synced: the cache holds the list, and the handler has seen it.
+	cache.WaitForCacheSync(ctx.Done(), handler.HasSynced)
 
 	proposed, err := revisions.Lister().PackageRevisions("default").List(labels.Everything())
 	if err != nil {
