@@ -107,22 +107,15 @@ func (fm fieldManagers) forSubresource(sub string) *managedfields.FieldManager {
 // (nil: a create), as every write does. Failing to track never fails the
 // write: the live object's managed fields are kept, as kube-apiserver does.
 func (r *resource[T, P]) track(fm *managedfields.FieldManager, live, obj *T, manager string) *T {
-	if fm == nil {
+	if fm == nil || r.untracked {
 		return obj
 	}
 	if live == nil {
 		live = new(T)
 	}
-	if r.untracked {
-		live = r.withoutManagedFields(live)
-		P(obj).SetManagedFields(nil)
-	}
 	out, err := r.fromRuntime(fm.UpdateNoErrors(P(live), P(obj), manager))
 	if err != nil {
 		return obj
-	}
-	if r.untracked {
-		P(out).SetManagedFields(nil)
 	}
 	return out
 }

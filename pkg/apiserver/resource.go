@@ -278,7 +278,7 @@ func (r *resource[T, P]) handleWrite(c echo.Context, s *server, write func(conte
 	if err := r.checkBody(obj, c.Param("namespace"), name); err != nil {
 		return r.about(err, name)
 	}
-	if fm := r.fm.forSubresource(sub); fm != nil {
+	if fm := r.fm.forSubresource(sub); fm != nil && !r.untracked {
 		// The change is tracked against the current object; when there is
 		// none, the write itself says why.
 		if live, err := r.get(c.Request().Context(), c.Param("namespace"), name); err == nil {
