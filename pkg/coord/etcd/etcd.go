@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 
@@ -67,7 +68,10 @@ type Coordinator struct {
 	local   map[string]chan struct{} // one holder per key in this process
 }
 
-var _ coord.Coordinator = (*Coordinator)(nil)
+var (
+	_ coord.Coordinator = (*Coordinator)(nil)
+	_ coord.Historian   = (*Coordinator)(nil)
+)
 
 // Open connects to etcd. It fails when no endpoint answers within Timeout.
 func Open(ctx context.Context, opts Options) (*Coordinator, error) {
@@ -344,9 +348,21 @@ func (c *Coordinator) Intents(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-// ErrCompacted: the feed cannot resume from where it stood; etcd has
-// compacted that history. The index must be loaded again.
-var ErrCompacted = errors.New("etcd history compacted")
+// ErrCompacted is coord.ErrCompacted: etcd has compacted the history.
+var ErrCompacted = coord.ErrCompacted
+
+// FullHistory implements coord.Historian: etcd answers a read at its first
+// revision unless that history was compacted.
+func (c *Coordinator) FullHistory(ctx context.Context) (bool, error) {
+	_, err := c.c.Get(ctx, c.opts.Prefix+headKey, clientv3.WithRev(1))
+	if err == nil {
+		return true, nil
+	}
+	if errors.Is(err, rpctypes.ErrCompacted) {
+		return false, nil
+	}
+	return false, c.unavailable("read the history", err)
+}
 
 // Watch implements coord.Coordinator: an etcd watch on the state, each
 // revision one batch.
