@@ -274,7 +274,7 @@ func TestReplicasUnderContention(t *testing.T) {
 
 	type published struct{ name, revision, digest string }
 	var mu sync.Mutex
-	var acked []published  // published revisions the server acknowledged
+	var acked []published // published revisions the server acknowledged
 	deleted := map[string]bool{}
 	const workers, rounds = 6, 6
 	var wg sync.WaitGroup
