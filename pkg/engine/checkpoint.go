@@ -15,7 +15,6 @@ import (
 	configapi "pkgserver.dev/pkgserver/api/config/v1alpha1"
 	pkgapi "pkgserver.dev/pkgserver/api/pkg/v1alpha1"
 	"pkgserver.dev/pkgserver/pkg/coord"
-	"pkgserver.dev/pkgserver/pkg/format"
 )
 
 // A checkpoint is the index written down: every tag, the manifests they
@@ -91,9 +90,9 @@ func (x *index) snapshotCheckpoint() *checkpoint {
 	}
 	for _, k := range sortedPkgKeys(x.pkgs) {
 		p := x.pkgs[k]
-		cp.Packages = append(cp.Packages, cpPackage{Store: k.store, Path: k.path, Tags: p.tags})
+		cp.Packages = append(cp.Packages, cpPackage{Store: k.store, Path: k.path, Tags: p.tagMap()})
 		for _, r := range p.revs {
-			cp.Manifests[r.desc.Digest] = cpManifest{ArtifactType: r.info.artifactType, Annotations: r.info.meta.Encode(), Layers: r.info.layers}
+			cp.Manifests[r.digest] = cpManifest{ArtifactType: r.m.artifactType, Annotations: r.m.meta().Encode()}
 		}
 	}
 	x.objs.Ascend(func(o *object) bool {
@@ -109,7 +108,7 @@ func (x *index) snapshotCheckpoint() *checkpoint {
 // restore fills an empty index from a checkpoint: the same batches give the
 // same objects, then each gets back the resourceVersions it had.
 func (x *index) restore(cp *checkpoint, newRepo func(configapi.Repository, ocispec.Descriptor) (*repoState, error)) {
-	in := batchInput{manifests: map[digest.Digest]manifestInfo{}, repoObjs: map[digest.Digest]*configapi.Repository{}, newRepo: newRepo}
+	in := batchInput{manifests: map[digest.Digest]*revMeta{}, repoObjs: map[digest.Digest]*configapi.Repository{}, newRepo: newRepo}
 	var recs []coord.Record
 	for _, r := range cp.Repos {
 		obj := r.Object
@@ -122,7 +121,7 @@ func (x *index) restore(cp *checkpoint, newRepo func(configapi.Repository, ocisp
 		}
 	}
 	for d, m := range cp.Manifests {
-		in.manifests[d] = manifestInfo{artifactType: m.ArtifactType, meta: format.Decode(m.Annotations), layers: m.Layers}
+		in.manifests[d] = newRevMeta(m.ArtifactType, m.Annotations)
 	}
 	x.apply(coord.Batch{Seq: cp.Seq, Records: recs}, in)
 	x.mu.Lock()
@@ -135,8 +134,7 @@ func (x *index) restore(cp *checkpoint, newRepo func(configapi.Repository, ocisp
 	}
 	for _, c := range cp.Objects {
 		if o, ok := x.objs.Get(&object{ns: c.Namespace, name: c.Name}); ok {
-			o.created = c.Created
-			x.build(o, c.RV, o.pkg.latest())
+			o.rv, o.created = c.RV, c.Created
 		}
 	}
 	var tombs []Event

@@ -368,7 +368,7 @@ func (e *Engine) reload(ctx context.Context) error {
 // apply reads what a batch needs from the registries and applies it.
 func (e *Engine) apply(ctx context.Context, b coord.Batch) {
 	in := batchInput{
-		manifests: map[digest.Digest]manifestInfo{},
+		manifests: map[digest.Digest]*revMeta{},
 		repoObjs:  map[digest.Digest]*configapi.Repository{},
 		newRepo:   e.newRepoState,
 	}
@@ -409,14 +409,14 @@ func (e *Engine) apply(ctx context.Context, b coord.Batch) {
 
 // readManifest reads a manifest of package k, retrying transient failures
 // for a while: an index that skipped it would differ from other replicas'.
-func (e *Engine) readManifest(ctx context.Context, k pkgKey, d ocispec.Descriptor) (manifestInfo, error) {
+func (e *Engine) readManifest(ctx context.Context, k pkgKey, d ocispec.Descriptor) (*revMeta, error) {
 	s, err := e.storeOf(k)
 	if err != nil {
-		return manifestInfo{}, err
+		return nil, err
 	}
 	repo, err := s.Repository(ctx, k.path)
 	if err != nil {
-		return manifestInfo{}, err
+		return nil, err
 	}
 	delay := 100 * time.Millisecond
 	for attempt := 0; ; attempt++ {
@@ -425,7 +425,7 @@ func (e *Engine) readManifest(ctx context.Context, k pkgKey, d ocispec.Descripto
 			return infoOf(m), nil
 		}
 		if errors.Is(err, errdef.ErrNotFound) || errors.Is(err, errdef.ErrInvalid) || attempt >= 6 || ctx.Err() != nil {
-			return manifestInfo{}, err
+			return nil, err
 		}
 		time.Sleep(delay)
 		delay *= 2
