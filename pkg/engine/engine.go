@@ -220,9 +220,13 @@ func (e *Engine) startIndex(ctx, runCtx context.Context) (coord.Feed, bool, erro
 	}
 	cp, clean := e.readCheckpoint(ctx, seq)
 	if cp != nil {
-		e.idx = newIndex(e.opts.WatchWindow, cp.Seq, e.log)
-		e.idx.restore(cp, e.newRepoState)
-	} else {
+		e.idx = newIndex(e.opts.WatchWindow, cp.seq, e.log)
+		if err := e.idx.restore(cp, e.newRepoState); err != nil {
+			e.log.Warn("ignoring the checkpoint; reading every registry instead", "err", err)
+			cp, clean = nil, false
+		}
+	}
+	if cp == nil {
 		// Watches can resume from what this replica has seen itself, so
 		// the window starts after the loaded state.
 		e.idx = newIndex(e.opts.WatchWindow, seq, e.log)
@@ -247,15 +251,17 @@ func (e *Engine) readCheckpoint(ctx context.Context, seq uint64) (*checkpoint, b
 		return nil, false
 	case cp == nil:
 		return nil, false
-	case cp.Seq > seq:
+	case cp.seq > seq:
 		// The sequence went back (its state was lost): the checkpoint's
 		// resourceVersions could be handed out again.
-		e.log.Warn("ignoring a checkpoint newer than the coordination state; reading every registry instead", "checkpoint", cp.Seq, "sequence", seq)
+		e.log.Warn("ignoring a checkpoint newer than the coordination state; reading every registry instead", "checkpoint", cp.seq, "sequence", seq)
 		return nil, false
 	}
 	if !clean {
-		e.log.Info("the last run did not stop cleanly: reading every registry before serving")
-		return cp, false
+		// Objects may have changed after it was written and changed back:
+		// their resourceVersions in it are older than ones clients saw.
+		e.log.Info("the last run did not stop cleanly: reading every registry before serving, with new resourceVersions")
+		return nil, false
 	}
 	if d, ok := e.opts.Embedded.(store.ChangeDetector); ok {
 		if changed, err := d.ChangedSince(ctx, written); changed || err != nil {
@@ -291,11 +297,13 @@ func (e *Engine) checkpointLoop(ctx context.Context) {
 	}
 }
 
+// writeCheckpoint writes the index down; it holds the index only while
+// taking the snapshot, not while encoding and writing it.
 func (e *Engine) writeCheckpoint() error {
 	e.idx.mu.RLock()
-	cp := e.idx.snapshotCheckpoint()
+	s := e.idx.snapshotCheckpoint()
 	e.idx.mu.RUnlock()
-	return writeCheckpoint(e.opts.StateDir, cp)
+	return writeCheckpoint(e.opts.StateDir, s)
 }
 
 // Close stops following the feed and writes a clean checkpoint.

@@ -135,24 +135,46 @@ type batchInput struct {
 	newRepo   func(configapi.Repository, ocispec.Descriptor) (*repoState, error)
 }
 
-// emitter collects and numbers the events of one batch.
+// emitter collects and numbers the events of one batch. A quiet one only
+// numbers them: nobody watches an index being restored.
 type emitter struct {
-	seq uint64
-	evs []Event
+	seq   uint64
+	n     uint64
+	quiet bool
+	evs   []Event
 }
 
 func (em *emitter) next() uint64 {
-	i := min(uint64(len(em.evs)+1), rvMask-1)
-	return em.seq<<rvShift | i
+	em.n++
+	return em.seq<<rvShift | min(em.n, rvMask-1)
 }
 
 func (em *emitter) emit(typ, kind string, obj any, rv uint64) {
-	em.evs = append(em.evs, Event{Type: typ, Kind: kind, Object: obj, ResourceVersion: rv})
+	if !em.quiet {
+		em.evs = append(em.evs, Event{Type: typ, Kind: kind, Object: obj, ResourceVersion: rv})
+	}
 }
 
 // modified sends MODIFIED with the object's previous state.
 func (em *emitter) modified(kind string, obj, old any, rv uint64) {
-	em.evs = append(em.evs, Event{Type: "MODIFIED", Kind: kind, Object: obj, Old: old, ResourceVersion: rv})
+	if !em.quiet {
+		em.evs = append(em.evs, Event{Type: "MODIFIED", Kind: kind, Object: obj, Old: old, ResourceVersion: rv})
+	}
+}
+
+// revision sends the event of a PackageRevision: ADDED when before is
+// empty, DELETED when now is, else MODIFIED. Objects are rendered only for
+// a batch that is sent.
+func (em *emitter) revision(now, before snap, rv uint64) {
+	switch {
+	case em.quiet:
+	case before.rev == nil:
+		em.emit("ADDED", pkgapi.PackageRevisionKind, render(now), rv)
+	case now.rev == nil:
+		em.emit("DELETED", pkgapi.PackageRevisionKind, deleted(before, rv), rv)
+	default:
+		em.modified(pkgapi.PackageRevisionKind, render(now), render(before), rv)
+	}
 }
 
 // apply applies one batch and sends its events.
@@ -204,7 +226,7 @@ func (x *index) setPackage(em *emitter, k pkgKey, tags tagMap, manifests map[dig
 	old := x.pkgs[k]
 	known := map[digest.Digest]*revMeta{}
 	if old != nil {
-		for _, r := range old.revs {
+		for _, r := range old.manifestRevs() {
 			known[r.digest] = r.m
 		}
 	}
@@ -215,19 +237,30 @@ func (x *index) setPackage(em *emitter, k pkgKey, tags tagMap, manifests map[dig
 		m, ok := manifests[d.Digest]
 		return m, ok
 	})
+	x.putPackage(em, p, x.sortedRepos())
+}
+
+// putPackage makes p the state of its package and updates the objects of
+// repos (all of them, sorted) to agree.
+func (x *index) putPackage(em *emitter, p *pkgState, repos []*repoState) {
+	k := p.key
 	if len(p.missing) > 0 {
 		x.log.Warn("revisions left out: their manifests cannot be read", "package", k.String(), "tags", p.missing)
 	}
 	if len(p.shadowed) > 0 {
-		x.log.Warn("drafts left out: a published revision has their workspace (pushed behind pkgserver?)", "package", k.String(), "tags", p.shadowed)
+		var tags []string
+		for _, r := range p.shadowed {
+			tags = append(tags, r.tag)
+		}
+		x.log.Warn("drafts left out: a published revision has their workspace (pushed behind pkgserver?)", "package", k.String(), "tags", tags)
 	}
-	if len(tags) == 0 {
+	if len(p.entries) == 0 {
 		delete(x.pkgs, k)
 		p = nil
 	} else {
 		x.pkgs[k] = p
 	}
-	for _, rs := range x.sortedRepos() {
+	for _, rs := range repos {
 		x.setObjects(em, rs, k, p)
 	}
 }
@@ -276,9 +309,9 @@ func (x *index) setObjects(em *emitter, rs *repoState, k pkgKey, p *pkgState) {
 					o.rv = em.next()
 					if before.rev == nil {
 						o.created = o.rv
-						em.emit("ADDED", pkgapi.PackageRevisionKind, render(o.snap()), o.rv)
+						em.revision(o.snap(), snap{}, o.rv)
 					} else {
-						em.modified(pkgapi.PackageRevisionKind, render(o.snap()), render(before), o.rv)
+						em.revision(o.snap(), before, o.rv)
 					}
 				}
 				x.objs.ReplaceOrInsert(o)
@@ -294,7 +327,7 @@ func (x *index) setObjects(em *emitter, rs *repoState, k pkgKey, p *pkgState) {
 			x.unlinkUpstream(o)
 			x.unindexObject(o)
 			rv := em.next()
-			em.emit("DELETED", pkgapi.PackageRevisionKind, deleted(o.snap(), rv), rv)
+			em.revision(snap{}, o.snap(), rv)
 		}
 	}
 	key := ""
@@ -382,7 +415,7 @@ func (x *index) refreshDownstream(em *emitter, key string) {
 		before := o.snap()
 		if o.upgrade = x.upgradeOf(o); o.upgrade != before.upgrade {
 			o.rv = em.next()
-			em.modified(pkgapi.PackageRevisionKind, render(o.snap()), render(before), o.rv)
+			em.revision(o.snap(), before, o.rv)
 		}
 	}
 }
@@ -589,7 +622,14 @@ func (x *index) replay(kind string) func(from, to uint64) []Event {
 }
 
 func sortedPkgKeys(m map[pkgKey]*pkgState) []pkgKey {
-	return slices.SortedFunc(maps.Keys(m), func(a, b pkgKey) int { return strings.Compare(a.String(), b.String()) })
+	return slices.SortedFunc(maps.Keys(m), comparePkgKeys)
+}
+
+func comparePkgKeys(a, b pkgKey) int {
+	if c := strings.Compare(a.store, b.store); c != 0 {
+		return c
+	}
+	return strings.Compare(a.path, b.path)
 }
 
 // diffState returns the records that turn the index into the state recs

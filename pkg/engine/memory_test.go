@@ -29,20 +29,72 @@ func TestIndexMemory(t *testing.T) {
 	if n == 0 {
 		n = 3000
 	}
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	x := fillIndex(n)
+	x.hub.resetWindow(0, nil) // the event window is not the index
+	runtime.GC()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	revs := x.objs.Len()
+	if p := os.Getenv("PKGSERVER_INDEX_HEAP"); p != "" {
+		f, _ := os.Create(p)
+		pprof.WriteHeapProfile(f)
+		f.Close()
+	}
+	runtime.KeepAlive(x)
+	t.Logf("%d revisions: %.0f bytes of heap each", revs, float64(after.HeapAlloc-before.HeapAlloc)/float64(revs))
+	if os.Getenv("PKGSERVER_INDEX_CHECKPOINT") == "" {
+		return
+	}
+	dir := t.TempDir()
+	start := time.Now()
+	x.mu.Lock()
+	snap := x.snapshotCheckpoint()
+	x.mu.Unlock()
+	snapT := time.Since(start)
+	if err := writeCheckpoint(dir, snap); err != nil {
+		t.Fatal(err)
+	}
+	writeT := time.Since(start)
+	snap = nil
+	fi, _ := os.Stat(dir + "/" + checkpointFile)
+	start = time.Now()
+	cp, _, _, err := readCheckpoint(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readT := time.Since(start)
+	y := newIndex(0, 0, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := y.restore(cp, testRepoState); err != nil {
+		t.Fatal(err)
+	}
+	restoreT := time.Since(start)
+	var peak runtime.MemStats
+	runtime.ReadMemStats(&peak)
+	t.Logf("checkpoint %d bytes: snapshot %v, written %v; read %v, restored %v; total allocated %d MiB, sys %d MiB",
+		fi.Size(), snapT, writeT, readT, restoreT, (peak.TotalAlloc-after.TotalAlloc)>>20, peak.Sys>>20)
+	runtime.KeepAlive(y)
+}
+
+// testRepoState stands in for a Repository's state without a registry.
+func testRepoState(r configapi.Repository, d ocispec.Descriptor) (*repoState, error) {
+	return &repoState{key: repoKey{r.Namespace, r.Name}, obj: r, desc: d, storeID: embeddedStore, embedded: true,
+		host: "pkgserver:8080", prefix: r.Namespace + "/" + r.Name, status: &repoStatus{}}, nil
+}
+
+// fillIndex returns an index of about n published revisions, three per
+// package, as pkgbench fills a server.
+func fillIndex(n int) *index {
 	x := newIndex(0, 0, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	repo := configapi.Repository{Spec: configapi.RepositorySpec{Type: "oci"}}
 	repo.Namespace, repo.Name = "bench", "blueprints"
 	rd := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromString("repo"), Size: 1}
-	newRepo := func(r configapi.Repository, d ocispec.Descriptor) (*repoState, error) {
-		return &repoState{key: repoKey{r.Namespace, r.Name}, obj: r, desc: d, storeID: embeddedStore, embedded: true, host: "pkgserver:8080", prefix: r.Namespace + "/" + r.Name, status: &repoStatus{}}, nil
-	}
 	x.apply(coord.Batch{Seq: 1, Records: []coord.Record{{Key: repoRecordKey(repoKey{"bench", "blueprints"}), Value: encodeDesc("", rd)}}},
-		batchInput{repoObjs: map[digest.Digest]*configapi.Repository{rd.Digest: &repo}, newRepo: newRepo})
+		batchInput{repoObjs: map[digest.Digest]*configapi.Repository{rd.Digest: &repo}, newRepo: testRepoState})
 	layer := ocispec.Descriptor{MediaType: format.LayerType, Digest: digest.FromString("layer"), Size: 4000}
 	fill := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
-	runtime.GC()
-	var before runtime.MemStats
-	runtime.ReadMemStats(&before)
 	seq := uint64(1)
 	for p := 0; p*3 < n; p++ {
 		k := pkgKey{embeddedStore, fmt.Sprintf("bench/blueprints/team%d/pkg%d", p%100, p)}
@@ -63,16 +115,5 @@ func TestIndexMemory(t *testing.T) {
 		seq++
 		x.apply(coord.Batch{Seq: seq, Records: recs}, in)
 	}
-	x.hub.resetWindow(0, nil) // the event window is not the index
-	runtime.GC()
-	var after runtime.MemStats
-	runtime.ReadMemStats(&after)
-	revs := x.objs.Len()
-	if p := os.Getenv("PKGSERVER_INDEX_HEAP"); p != "" {
-		f, _ := os.Create(p)
-		pprof.WriteHeapProfile(f)
-		f.Close()
-	}
-	runtime.KeepAlive(x)
-	t.Logf("%d revisions: %.0f bytes of heap each", revs, float64(after.HeapAlloc-before.HeapAlloc)/float64(revs))
+	return x
 }

@@ -211,8 +211,9 @@ type pkgState struct {
 	// missing lists revision tags whose manifest could not be read; they are
 	// tried again later.
 	missing []string
-	// shadowed lists draft tags whose workspace a published revision has.
-	shadowed []string
+	// shadowed lists drafts whose workspace a published revision has; they
+	// are kept to be shown again once it is gone.
+	shadowed []*rev
 }
 
 // tagEntry is one tag of a package, kept compactly.
@@ -240,6 +241,9 @@ func entriesOf(tags tagMap) []tagEntry {
 	}
 	return out
 }
+
+// manifestRevs are the revisions whose manifests the package keeps.
+func (p *pkgState) manifestRevs() []*rev { return slices.Concat(p.revs, p.shadowed) }
 
 // latest is the highest N among published revisions, 0 if none.
 func (p *pkgState) latest() int { return p.newest }
@@ -321,7 +325,7 @@ func derive(k pkgKey, tags tagMap, info func(ocispec.Descriptor) (*revMeta, bool
 	}
 	drafts = slices.DeleteFunc(drafts, func(r *rev) bool {
 		if taken[r.workspace] {
-			p.shadowed = append(p.shadowed, r.tag)
+			p.shadowed = append(p.shadowed, r)
 			return true
 		}
 		return false
