@@ -11,6 +11,7 @@ import (
 	_ "net/http/pprof"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -37,6 +38,25 @@ func limitFlags(l *server.Limits) {
 	flag.IntVar(&l.MaxTagsPerPush, "max-tags-per-push", d.MaxTagsPerPush, "most ?tag= parameters of a /v2/ manifest PUT (MANIFEST_INVALID)")
 }
 
+// replicaFlags registers how replicas coordinate (docs/operations.md,
+// "Running several replicas"); etcd flags are kube-apiserver's.
+func replicaFlags(fs *flag.FlagSet, r *server.Replicas) {
+	fs.Func("etcd-servers", "comma-separated etcd client URLs; several replicas coordinate through them (default: one replica, no etcd)", func(v string) error {
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				r.EtcdServers = append(r.EtcdServers, s)
+			}
+		}
+		return nil
+	})
+	fs.StringVar(&r.EtcdPrefix, "etcd-prefix", "/pkgserver", "prefix of every key pkgserver keeps in etcd")
+	fs.StringVar(&r.EtcdCAFile, "etcd-cafile", "", "CA bundle to verify etcd's certificate")
+	fs.StringVar(&r.EtcdCertFile, "etcd-certfile", "", "client certificate for etcd")
+	fs.StringVar(&r.EtcdKeyFile, "etcd-keyfile", "", "key of --etcd-certfile")
+	fs.StringVar(&r.ConfigRegistry, "config-registry", "", "host[:port]/path of a registry that keeps the Repository objects (default: the embedded store); required with --etcd-servers")
+	fs.BoolVar(&r.ConfigRegistryPlainHTTP, "config-registry-plain-http", false, "reach --config-registry over HTTP")
+}
+
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "gc" {
 		os.Exit(gcMain(os.Args[2:]))
@@ -50,12 +70,13 @@ func main() {
 	limitFlags(&cfg.Limits)
 	flag.DurationVar(&cfg.RescanInterval, "rescan-interval", 0, "how often to list registries again for packages pushed by others (0: only on restart)")
 	flag.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 0, "how long requests in flight may finish after SIGTERM (default 30s)")
-	flag.IntVar(&cfg.WatchWindow, "watch-window", 0, "how many recent events a watch can resume over; older resourceVersions get 410 (default 50000)")
+	flag.IntVar(&cfg.WatchWindow, "watch-window", 0, "how many recent events a watch can resume over; older resourceVersions get 410 (default 10000)")
 	flag.DurationVar(&cfg.GCInterval, "gc-interval", time.Hour, "how often to garbage collect the embedded store (0: never; POST /admin/gc and pkgserver gc still work)")
 	flag.DurationVar(&cfg.GCGracePeriod, "gc-grace-period", layout.DefaultGCGrace, "garbage collection keeps unreferenced blobs younger than this")
 	flag.TextVar(&level, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	pprofAddr := flag.String("pprof-listen", "", "serve Go's net/http/pprof on this address (off when empty)")
 	securityFlags(flag.CommandLine, &cfg.Security)
+	replicaFlags(flag.CommandLine, &cfg.Replicas)
 	flag.Parse()
 	if cfg.GCGracePeriod <= 0 {
 		fmt.Fprintln(os.Stderr, "pkgserver: --gc-grace-period must be positive")

@@ -14,8 +14,13 @@ import (
 
 func (m *Model) ctx() context.Context { return context.Background() }
 
-// configPath is where pkgserver keeps Repository objects (docs/format.md).
-const configPath = "pkgserver-system/repositories"
+// configPath is where pkgserver keeps Repository objects, and
+// leaseRepository the writer lease it keeps under a remote prefix
+// (docs/format.md).
+const (
+	configPath      = "pkgserver-system/repositories"
+	leaseRepository = "pkgserver.lease"
+)
 
 // registrySnapshot reads every tag of every OCI repository: "path:tag" ->
 // manifest digest, of the registry that holds the packages and, on the
@@ -32,8 +37,8 @@ func (m *Model) registrySnapshot() map[string]string {
 			m.fail("%v", err)
 		}
 		for _, r := range repos {
-			if i > 0 && r != configPath {
-				continue
+			if i > 0 && r != configPath || strings.HasSuffix(r, "/"+leaseRepository) {
+				continue // the writer lease is renewed on its own (docs/format.md)
 			}
 			tags, err := m.c.tags(m.ctx(), base, r)
 			if err != nil {

@@ -102,7 +102,7 @@ func (h *host) open() {
 	}
 	eng, err := engine.New(engine.Options{
 		Embedded: h.plan.Wrap(st), EmbeddedAddress: h.srv.Listener.Addr().String(), Remote: h.remoteStore,
-		Coordinator: c, StateDir: state, Logger: quiet,
+		Coordinator: c, StateDir: state, Logger: quiet, ReplicaID: "model", // kept in the data directory by pkgserver
 	})
 	if err != nil {
 		h.t.Fatal(err)

@@ -92,7 +92,7 @@ func (r *crashRig) open() {
 			}
 			return r.plan.Wrap(s), nil
 		},
-		Now: r.clock, Logger: quietLog(),
+		Now: r.clock, Logger: quietLog(), ReplicaID: "crash-rig", // kept across restarts, as in the data directory
 	})
 	if err != nil {
 		r.t.Fatal(err)
@@ -233,6 +233,8 @@ func (r *crashRig) state(labels map[string]string) snapshot {
 		for _, p := range paths {
 			key := ""
 			switch {
+			case strings.HasSuffix(p, "/pkgserver.lease"):
+				continue // the writer lease moves on its own
 			case strings.HasPrefix(p, r.prefix+"/"):
 				key = strings.TrimPrefix(p, r.prefix+"/")
 			case strings.HasPrefix(p, "pkgserver-system/"):
