@@ -152,6 +152,7 @@ func TestChain(t *testing.T) {
 		groups    []string
 		err       error
 		errSubstr string
+		onBehalf  user.Info
 	}{
 		{name: "zero configuration: anonymous", chain: &Chain{}, user: user.Anonymous, groups: []string{user.AllUnauthenticated}},
 		{name: "nil chain: anonymous", chain: nil, user: user.Anonymous},
@@ -166,11 +167,18 @@ func TestChain(t *testing.T) {
 		{name: "wrong basic password", chain: chain(true), header: basic("alice", "nope"), err: errdef.ErrUnauthorized, errSubstr: "invalid basic credentials"},
 		{name: "malformed basic", chain: chain(true), header: "Basic !!!", err: errdef.ErrUnauthorized, errSubstr: "malformed"},
 		{name: "other scheme is no credential", chain: chain(false), header: "Digest x", err: ErrNoCredentials},
+		{name: "on behalf of a user, no credentials", chain: chain(false), onBehalf: &user.DefaultInfo{Name: "carol", Groups: []string{"c", user.AllAuthenticated}}, user: "carol", groups: []string{"c", user.AllAuthenticated}},
+		{name: "on behalf of a user, headers unread", chain: chain(false), header: "Bearer nope", onBehalf: &user.DefaultInfo{Name: "carol", Groups: []string{"c", user.AllAuthenticated}}, user: "carol"},
+		{name: "on behalf of a user, zero configuration", chain: &Chain{}, onBehalf: &user.DefaultInfo{Name: "carol", Groups: []string{"c", user.AllAuthenticated}}, user: "carol"},
+		{name: "on behalf of anonymous", chain: chain(false), onBehalf: Anonymous(), user: user.Anonymous, groups: []string{user.AllUnauthenticated}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := httptest.NewRequest("GET", "/apis", nil)
 			if tc.header != "" {
 				r.Header.Set("Authorization", tc.header)
+			}
+			if tc.onBehalf != nil {
+				r = r.WithContext(OnBehalfOf(r.Context(), tc.onBehalf))
 			}
 			u, err := tc.chain.Authenticate(r)
 			if tc.err != nil {
