@@ -93,6 +93,7 @@ func (rs *repoState) object(rv uint64) configapi.Repository {
 		cond.LastTransitionTime = r.CreationTimestamp
 	}
 	r.Status.Conditions = append(r.Status.Conditions, cond)
+	r.Status.LastScanTime = rs.lastScan()
 	return r
 }
 
