@@ -187,3 +187,21 @@ func OnlyUnder(prefix string, a Request) Request {
 		return a.AuthenticateRequest(r)
 	})
 }
+
+// TokenUser authenticates a bearer token with t as Chain does for a request
+// that carries it: the user gets the group system:authenticated, and a
+// token t does not know is an error wrapping errdef.ErrUnauthorized. The
+// console uses it for the token a user signed in with.
+func TokenUser(ctx context.Context, t Token, token string) (user.Info, error) {
+	if t == nil {
+		return nil, fmt.Errorf("%w: no token authenticator is configured", errdef.ErrUnauthorized)
+	}
+	u, ok, err := t.AuthenticateToken(ctx, token)
+	if err != nil {
+		return nil, fmt.Errorf("%w: invalid token: %w", errdef.ErrUnauthorized, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: invalid token", errdef.ErrUnauthorized)
+	}
+	return withAuthenticatedGroup(u), nil
+}

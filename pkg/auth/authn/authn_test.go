@@ -391,3 +391,31 @@ func eventually(t *testing.T, f func() error) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestTokenUser(t *testing.T) {
+	for _, tc := range []struct {
+		name, token string
+		t           Token
+		user        string
+		err         string
+	}{
+		{name: "known", t: Tokens{staticTokens{}}, token: "tok-alice", user: "alice"},
+		{name: "unknown", t: Tokens{staticTokens{}}, token: "nope", err: "invalid token"},
+		{name: "failing", t: Tokens{staticTokens{}}, token: "tok-expired", err: "token expired"},
+		{name: "no authenticator", t: nil, token: "tok-alice", err: "no token authenticator"},
+		{name: "empty list", t: Tokens{}, token: "tok-alice", err: "invalid token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u, err := TokenUser(context.Background(), tc.t, tc.token)
+			if tc.err != "" {
+				if !errors.Is(err, errdef.ErrUnauthorized) || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err %v, want ErrUnauthorized with %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || u.GetName() != tc.user || !slices.Contains(u.GetGroups(), user.AllAuthenticated) {
+				t.Fatalf("user %v, err %v", u, err)
+			}
+		})
+	}
+}
