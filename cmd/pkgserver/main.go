@@ -56,6 +56,7 @@ func main() {
 	flag.TextVar(&level, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	pprofAddr := flag.String("pprof-listen", "", "serve Go's net/http/pprof on this address (off when empty)")
 	securityFlags(flag.CommandLine, &cfg.Security)
+	consoleFlags(flag.CommandLine, &cfg.Console)
 	flag.Parse()
 	if cfg.GCGracePeriod <= 0 {
 		fmt.Fprintln(os.Stderr, "pkgserver: --gc-grace-period must be positive")
