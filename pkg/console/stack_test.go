@@ -49,7 +49,7 @@ apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding
 metadata: {name: editors, namespace: team}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: editor}
-subjects: [{kind: User, name: erin}]
+subjects: [{kind: User, name: erin}, {kind: User, name: dana@example.com}]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding
@@ -117,6 +117,17 @@ func newStack(t *testing.T, o stackOptions) *stack {
 	t.Cleanup(func() { eng.Close() })
 
 	s := &stack{t: t, eng: eng, audit: &syncBuffer{}}
+	var api http.Handler
+	front := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { api.ServeHTTP(w, r) })
+	if o.tls {
+		s.srv = httptest.NewTLSServer(front)
+	} else {
+		s.srv = httptest.NewServer(front)
+	}
+	t.Cleanup(s.srv.Close)
+	if o.oidc != nil && o.oidc.RedirectURL == "" {
+		o.oidc.RedirectURL = s.srv.URL + "/ui/oidc/callback"
+	}
 	auth := apiserver.Auth{SelfAuthorized: console.Owns}
 	copts := console.Options{LiveWait: o.liveWait, OIDC: o.oidc, TLS: o.tls}
 	if o.secure {
@@ -142,7 +153,6 @@ func newStack(t *testing.T, o stackOptions) *stack {
 		auth.Audit = audit.New(s.audit)
 		copts.Authorizer, copts.Tokens = pf, tokens
 	}
-	var api http.Handler
 	copts.API = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { api.ServeHTTP(w, r) })
 	cons, err := console.New(copts)
 	if err != nil {
@@ -155,12 +165,6 @@ func newStack(t *testing.T, o stackOptions) *stack {
 		e.Any("/ui/*", h)
 	}})
 	api = e
-	if o.tls {
-		s.srv = httptest.NewTLSServer(e)
-	} else {
-		s.srv = httptest.NewServer(e)
-	}
-	t.Cleanup(s.srv.Close)
 	t.Cleanup(cons.Close)
 	return s
 }
