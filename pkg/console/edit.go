@@ -97,9 +97,10 @@ func (c *Console) edit(v *visit) error {
 // renderEdit shows the editor again with what was submitted.
 func (c *Console) renderEdit(v *visit, d editData, code int) error {
 	var marked []int
-	for _, p := range d.Problems {
+	for i, p := range d.Problems {
 		if p.Line > 0 {
 			marked = append(marked, p.Line)
+			d.Problems[i].Excerpt = excerpt(d.Path, d.Content, p.Line)
 		}
 	}
 	if krm.ValidatePath(d.Path) == nil {

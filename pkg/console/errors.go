@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -92,6 +93,8 @@ type FileProblem struct {
 	Path    string
 	Line    int // 0 when not known
 	Message string
+	// Excerpt shows the lines around Line, when the console has the file.
+	Excerpt template.HTML
 }
 
 var (

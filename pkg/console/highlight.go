@@ -20,21 +20,32 @@ const highlightStyle = "github"
 // costs far more than escaping.
 const maxHighlightBytes = 1 << 20
 
-// highlighter renders files as HTML on the server. It uses CSS classes,
-// never style attributes, so the Content-Security-Policy needs no
-// 'unsafe-inline'; chroma escapes every token.
-func newFormatter(marked []int) *html.Formatter {
+// hlOptions say how to render a file: from which line number, with line
+// anchors (#L12, once a page) or not, and which lines to mark.
+type hlOptions struct {
+	base    int
+	anchors bool
+	marked  []int
+}
+
+// newFormatter renders with CSS classes, never style attributes, so the
+// Content-Security-Policy needs no 'unsafe-inline'; chroma escapes every
+// token.
+func newFormatter(o hlOptions) *html.Formatter {
 	var ranges [][2]int
-	for _, l := range marked {
+	for _, l := range o.marked {
 		ranges = append(ranges, [2]int{l, l})
 	}
-	return html.New(html.WithClasses(true), html.ClassPrefix("hl-"), html.WithLineNumbers(true),
-		html.WithLinkableLineNumbers(true, "L"), html.HighlightLines(ranges), html.TabWidth(8))
+	if o.base < 1 {
+		o.base = 1
+	}
+	return html.New(html.WithClasses(true), html.ClassPrefix("hl-"), html.WithLineNumbers(true), html.BaseLineNumber(o.base),
+		html.WithLinkableLineNumbers(o.anchors, "L"), html.HighlightLines(ranges), html.TabWidth(8))
 }
 
 // writeHighlightCSS writes the stylesheet of the highlighting classes.
 func writeHighlightCSS(w io.Writer) error {
-	return newFormatter(nil).WriteCSS(w, styles.Get(highlightStyle))
+	return newFormatter(hlOptions{}).WriteCSS(w, styles.Get(highlightStyle))
 }
 
 // lexerFor picks the lexer by file name: YAML for the Kptfile and *.yaml,
@@ -54,9 +65,27 @@ func lexerFor(name string) chroma.Lexer {
 	return chroma.Coalesce(l)
 }
 
-// highlight renders text as HTML lines with linkable numbers (#L12),
+// highlight renders a whole file with linkable line numbers (#L12),
 // marking the given lines.
 func highlight(name, text string, marked ...int) template.HTML {
+	return render(name, text, hlOptions{base: 1, anchors: true, marked: marked})
+}
+
+// excerptLines is how many lines an excerpt shows before and after its line.
+const excerptLines = 2
+
+// excerpt renders the lines around line, marking it: where a validation
+// error is, next to the error.
+func excerpt(name, text string, line int) template.HTML {
+	lines := strings.Split(text, "\n")
+	if line < 1 || line > len(lines) {
+		return ""
+	}
+	from, to := max(1, line-excerptLines), min(len(lines), line+excerptLines)
+	return render(name, strings.Join(lines[from-1:to], "\n"), hlOptions{base: from, marked: []int{line}})
+}
+
+func render(name, text string, o hlOptions) template.HTML {
 	lexer := lexerFor(name)
 	if len(text) > maxHighlightBytes {
 		lexer = lexers.Fallback
@@ -64,7 +93,7 @@ func highlight(name, text string, marked ...int) template.HTML {
 	it, err := lexer.Tokenise(nil, text)
 	if err == nil {
 		var b bytes.Buffer
-		if err = newFormatter(marked).Format(&b, styles.Get(highlightStyle), it); err == nil {
+		if err = newFormatter(o).Format(&b, styles.Get(highlightStyle), it); err == nil {
 			return template.HTML(b.String()) // chroma escaped every token
 		}
 	}

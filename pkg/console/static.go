@@ -19,7 +19,7 @@ const (
 	htmxSHA256  = "d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717"
 )
 
-//go:embed static/console.css static/htmx.min.js
+//go:embed static/console.css static/htmx.min.js static/favicon.svg
 var staticFS embed.FS
 
 // asset is one static file, served from memory.
@@ -39,7 +39,7 @@ func loadAssets() map[string]asset {
 		sum := sha256.Sum256(body)
 		out[name] = asset{body: body, typ: mime.TypeByExtension(path.Ext(name)), hash: hex.EncodeToString(sum[:8])}
 	}
-	for _, n := range []string{"console.css", "htmx.min.js"} {
+	for _, n := range []string{"console.css", "htmx.min.js", "favicon.svg"} {
 		b, err := staticFS.ReadFile("static/" + n)
 		if err != nil {
 			panic(err) // embedded at build time
