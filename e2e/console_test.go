@@ -348,15 +348,56 @@ func TestConsole(t *testing.T) {
 		})
 	})
 
+	t.Run("keyboard alone reaches a revision", func(t *testing.T) {
+		victor := newTab(t)
+		victor.signIn(list, e.tokens["victor"])
+		victor.do(chromedp.KeyEvent("\t"))
+		if got := eval[string](victor, `document.activeElement.textContent`); got != "Skip to the content" {
+			t.Fatalf("the first Tab reaches %q, not the skip link", got)
+		}
+		victor.do(chromedp.KeyEvent("\r"))
+		for i := 0; ; i++ {
+			if i == 40 {
+				t.Fatal("Tab never reached the first revision")
+			}
+			victor.do(chromedp.KeyEvent("\t"))
+			if eval[bool](victor, `document.activeElement.matches("table.revisions a")`) {
+				break
+			}
+		}
+		ctx, cancel := context.WithTimeout(victor.ctx, stepTimeout)
+		defer cancel()
+		if _, err := chromedp.Run(ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.KeyEvent("\r"))); err != nil {
+			t.Fatal(err)
+		}
+		if p := victor.path(); !strings.HasPrefix(p, list+"/") {
+			t.Fatalf("Enter on the link led to %s", p)
+		}
+	})
+
+	anon := harness.Start(t, harness.Options{Bin: serverBin, DataDir: t.TempDir()})
+	t.Run("without an authenticator the console needs no sign-in", func(t *testing.T) {
+		tb := &tab{t: t, ctx: browser.Tab(t), base: anon.URL}
+		tb.open("/ui/")
+		if p := tb.path(); p != "/ui/namespaces/default/revisions" {
+			t.Fatalf("start page %s", p)
+		}
+		tb.waitText(".who .user", "system:anonymous")
+		if tb.has(`a[href="/ui/signin"]`) || tb.has(`form[action="/ui/signout"]`) {
+			t.Error("the console offers to sign in or out without an authenticator")
+		}
+	})
+
 	t.Run("no request leaves the server", func(t *testing.T) {
 		reqs := browser.Requests()
 		if len(reqs) < 20 {
 			t.Fatalf("only %d requests recorded", len(reqs))
 		}
 		for _, u := range reqs {
-			if !strings.HasPrefix(u, e.srv.URL+"/") {
+			if !strings.HasPrefix(u, e.srv.URL+"/") && !strings.HasPrefix(u, anon.URL+"/") {
 				t.Errorf("a page asked %s", u)
 			}
 		}
+		t.Logf("%d requests, all to the servers under test", len(reqs))
 	})
 }
