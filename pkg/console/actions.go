@@ -142,8 +142,8 @@ func (c *Console) confirm(v *visit) error {
 			d.Diff = diff
 		}
 	}
-	if l, err := v.api.revisions(ctx, ns, listQuery(map[string]string{"spec.upstream.name": name}, 0, "")); err == nil {
-		d.Downstream = l.Items
+	if items, _, err := v.api.downstream(ctx, ns, name); err == nil {
+		d.Downstream = items
 	}
 	return c.render(v, http.StatusOK, "confirm", v.newPage("Confirm: "+action, "revisions", d))
 }

@@ -54,13 +54,14 @@ func (c *caller) refreshRepository(ctx context.Context, ns, name string) error {
 // selectors (empty values are left out).
 func listQuery(sel fields.Set, limit int, cont string) url.Values {
 	q := url.Values{}
+	set := fields.Set{}
 	for k, v := range sel {
-		if v == "" {
-			delete(sel, k)
+		if v != "" {
+			set[k] = v
 		}
 	}
-	if len(sel) > 0 {
-		q.Set("fieldSelector", sel.AsSelector().String())
+	if len(set) > 0 {
+		q.Set("fieldSelector", set.AsSelector().String())
 	}
 	if limit > 0 {
 		q.Set("limit", strconv.Itoa(limit))
@@ -87,6 +88,19 @@ func (c *caller) revision(ctx context.Context, ns, name string) (*pkgapi.Package
 		return nil, "", fmt.Errorf("%w: packagerevisions.%s %q in the namespace %q", errdef.ErrNotFound, pkgapi.Group, name, ns)
 	}
 	return &l.Items[0], l.ResourceVersion, nil
+}
+
+// maxDownstream bounds the revisions a page lists as made from one.
+const maxDownstream = 100
+
+// downstream lists the revisions whose upstream is name; more says there
+// are others past maxDownstream.
+func (c *caller) downstream(ctx context.Context, ns, name string) (items []pkgapi.PackageRevision, more bool, err error) {
+	l, err := c.revisions(ctx, ns, listQuery(fields.Set{"spec.upstream.name": name}, maxDownstream, ""))
+	if err != nil {
+		return nil, false, err
+	}
+	return l.Items, l.Continue != "", nil
 }
 
 func (c *caller) getRevision(ctx context.Context, ns, name string) (*pkgapi.PackageRevision, error) {

@@ -68,6 +68,10 @@ func (c *Console) edit(v *visit) error {
 	if prr.Spec.Resources == nil {
 		prr.Spec.Resources = map[string]string{}
 	}
+	if _, taken := prr.Spec.Resources[d.Path]; taken && d.Path != d.Original {
+		d.Others = []string{fmt.Sprintf("The draft has a file %s already: edit that one, or choose another path.", d.Path)}
+		return c.renderEdit(v, d, http.StatusConflict)
+	}
 	if d.Original != "" && d.Original != d.Path {
 		delete(prr.Spec.Resources, d.Original)
 	}

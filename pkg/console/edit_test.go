@@ -51,6 +51,7 @@ func TestEdit(t *testing.T) {
 		{name: "no path", path: " ", content: "x\n", code: http.StatusUnprocessableEntity, want: []string{"needs a path"}},
 		{name: "hostile content is escaped", path: "bad.yaml", content: "</textarea><script>alert(1)</script>: [\n", code: http.StatusUnprocessableEntity,
 			want: []string{"&lt;/textarea&gt;&lt;script&gt;alert(1)"}},
+		{name: "new file over another", path: "Kptfile", content: "x: 1\n", code: http.StatusConflict, want: []string{"has a file Kptfile already"}},
 		{name: "fixed", path: "deploy/app.yaml", original: "deploy/app.yaml", content: strings.Replace(broken, "[3", "3", 1), code: http.StatusSeeOther},
 		{name: "new file", path: "deploy/extra.yaml", content: "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n", code: http.StatusSeeOther},
 		{name: "renamed", path: "deploy/extra2.yaml", original: "deploy/extra.yaml", content: "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n", code: http.StatusSeeOther},

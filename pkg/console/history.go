@@ -3,8 +3,6 @@ package console
 import (
 	"net/http"
 
-	"k8s.io/apimachinery/pkg/fields"
-
 	pkgapi "pkgserver.dev/pkgserver/api/pkg/v1alpha1"
 )
 
@@ -12,7 +10,8 @@ import (
 // it (lineage downward; its upstream is lineage upward).
 type historyRow struct {
 	pkgapi.HistoryEntry
-	Downstream []pkgapi.PackageRevision
+	Downstream     []pkgapi.PackageRevision
+	MoreDownstream bool
 }
 
 type historyData struct {
@@ -40,8 +39,8 @@ func (c *Console) history(v *visit) error {
 		if e.Lifecycle == pkgapi.LifecyclePublished || e.Lifecycle == pkgapi.LifecycleDeletionProposed {
 			if lookups < maxDownstreamLookups {
 				lookups++
-				if l, err := v.api.revisions(ctx, ns, listQuery(fields.Set{"spec.upstream.name": e.Name}, 0, "")); err == nil {
-					row.Downstream = l.Items
+				if items, more, err := v.api.downstream(ctx, ns, e.Name); err == nil {
+					row.Downstream, row.MoreDownstream = items, more
 				}
 			}
 		}

@@ -62,6 +62,8 @@ func TestPages(t *testing.T) {
 		{name: "confirm delete", path: rev(f.v1, "/confirm/delete"), code: http.StatusOK, want: []string{"Delete", f.clone}},
 		{name: "confirm unknown", path: rev(f.v1, "/confirm/propose"), code: http.StatusNotFound},
 		{name: "unknown page", path: "/ui/nope/%3Cb%3E", code: http.StatusNotFound, want: []string{"&lt;b&gt;"}},
+		{name: "hostile namespace", path: "/ui/namespaces/%3Cscript%3Ealert(1)%3C%2Fscript%3E/revisions", code: http.StatusOK,
+			want: []string{"&lt;script&gt;alert(1)&lt;/script&gt;"}},
 		{name: "sign-in page", path: "/ui/signin", code: http.StatusOK, want: []string{`name="token"`}},
 		{name: "stylesheet", path: "/ui/static/console.css", code: http.StatusOK},
 		{name: "highlight stylesheet", path: "/ui/static/highlight.css", code: http.StatusOK, want: []string{".hl-"}},

@@ -36,6 +36,8 @@ type revisionData struct {
 	Annotations []pair
 	Task        *pkgapi.Task
 	Downstream  []pkgapi.PackageRevision
+	// MoreDownstream: more revisions than the page lists are made from it.
+	MoreDownstream bool
 	// Files; FilesError says why they are not shown.
 	Tree       []*fileNode
 	FileCount  int
@@ -62,8 +64,8 @@ func (c *Console) revision(v *visit) error {
 	if len(pr.Spec.Tasks) > 0 {
 		d.Task = &pr.Spec.Tasks[0]
 	}
-	if l, err := v.api.revisions(ctx, ns, listQuery(fields.Set{"spec.upstream.name": name}, 0, "")); err == nil {
-		d.Downstream = l.Items
+	if items, more, err := v.api.downstream(ctx, ns, name); err == nil {
+		d.Downstream, d.MoreDownstream = items, more
 	}
 	prr, err := v.api.resources(ctx, ns, name)
 	switch {

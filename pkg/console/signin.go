@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 
 	"k8s.io/apiserver/pkg/authentication/user"
@@ -106,9 +107,12 @@ func (c *Console) authenticate(ctx context.Context, v *visit) (user.Info, error)
 // server, so sign-in never redirects elsewhere.
 func safeReturn(s string) string {
 	u, err := url.Parse(s)
-	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(u.Path, Prefix) ||
-		strings.HasPrefix(s, "//") || strings.ContainsAny(s, "\\\r\n") || strings.HasPrefix(u.Path, Prefix+"signin") ||
-		strings.HasPrefix(u.Path, Prefix+"oidc/") {
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || strings.HasPrefix(s, "//") || strings.ContainsAny(s, "\\\r\n") {
+		return Prefix
+	}
+	clean := path.Clean(u.Path)
+	if !strings.HasPrefix(u.Path, Prefix) || clean != strings.TrimSuffix(u.Path, "/") ||
+		strings.HasPrefix(clean, Prefix+"signin") || strings.HasPrefix(clean, Prefix+"oidc/") {
 		return Prefix
 	}
 	return u.RequestURI()

@@ -71,6 +71,9 @@ func TestSignInReturn(t *testing.T) {
 		{ret: "/apis/x", want: "/ui/?done=signedin"},
 		{ret: "/ui/signin", want: "/ui/?done=signedin"},
 		{ret: "/ui/\\evil", want: "/ui/?done=signedin"},
+		{ret: "/ui/../apis/x", want: "/ui/?done=signedin"},
+		{ret: "/ui", want: "/ui/?done=signedin"},
+		{ret: "/uix/", want: "/ui/?done=signedin"},
 	} {
 		t.Run(tc.ret, func(t *testing.T) {
 			b := s.browser()

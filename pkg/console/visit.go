@@ -181,13 +181,15 @@ func (c *Console) action(h handler) http.Handler {
 
 // admit lets the visit in, or says why not.
 func (c *Console) admit(v *visit) error {
-	if v.user == nil || (authn.IsAnonymous(v.user) && !v.mayUseConsole() && c.canSignIn()) {
+	switch {
+	case v.user == nil:
+		return errSignIn
+	case v.mayUseConsole():
+		return nil
+	case authn.IsAnonymous(v.user) && c.canSignIn():
 		return errSignIn
 	}
-	if !v.mayUseConsole() {
-		return fmt.Errorf("%w: %s", errdef.ErrForbidden, authz.ForbiddenMessage(authz.Attributes{User: v.user, Verb: "get", Path: v.r.URL.Path}))
-	}
-	return nil
+	return fmt.Errorf("%w: %s", errdef.ErrForbidden, authz.ForbiddenMessage(authz.Attributes{User: v.user, Verb: "get", Path: v.r.URL.Path}))
 }
 
 // errSignIn sends the browser to the sign-in page.
