@@ -83,16 +83,12 @@ func sideBySide(lines []diffLine) []sideRow {
 			dels = append(dels, l)
 		case "add":
 			adds = append(adds, l)
-		default:
+		case "hunk":
 			flush()
-			switch l.Kind {
-			case "hunk":
-				out = append(out, sideRow{Hunk: l.Text})
-			case "note":
-				out = append(out, sideRow{Left: &lines[i], Right: &lines[i]})
-			default:
-				out = append(out, sideRow{Left: &lines[i], Right: &lines[i]})
-			}
+			out = append(out, sideRow{Hunk: l.Text})
+		default: // context and notes are on both sides
+			flush()
+			out = append(out, sideRow{Left: &lines[i], Right: &lines[i]})
 		}
 	}
 	flush()
