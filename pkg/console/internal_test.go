@@ -181,3 +181,16 @@ func TestHighlightEscapes(t *testing.T) {
 		}
 	}
 }
+
+func TestCookieSize(t *testing.T) {
+	s, _ := newSealer(nil, time.Now)
+	sess := s.newSession()
+	sess.Token = strings.Repeat("x", 2000)
+	if !s.fits("c", sess) {
+		t.Fatal("a 2000-byte token does not fit")
+	}
+	sess.Token = strings.Repeat("x", 3000)
+	if s.fits("c", sess) {
+		t.Fatal("a 3000-byte token fits, sealed and encoded")
+	}
+}

@@ -188,6 +188,14 @@ func (c *Console) oidcCallback(v *visit) error {
 	}
 	v.sess = c.seal.newSession()
 	v.sess.Kind, v.sess.Token, v.sess.Refresh, v.dirty = "oidc", raw, tok.RefreshToken, true
+	if !c.seal.fits(c.cookies.session(), v.sess) {
+		// Without the refresh token the session ends with the ID token.
+		v.sess.Refresh = ""
+		if !c.seal.fits(c.cookies.session(), v.sess) {
+			v.sess = c.seal.newSession()
+			return c.oidcFailed(v, fmt.Sprintf("the ID token (%d bytes) is too large for a session cookie; have the issuer put fewer claims in it", len(raw)))
+		}
+	}
 	// The issuer's redirect was a cross-site navigation, on which browsers
 	// do not send SameSite=Strict cookies: continue from a page of ours.
 	return c.renderTemplate(v, http.StatusOK, "signedin", "layout", v.newPage("Signed in", "", withDone(p.Return, "signedin")))

@@ -35,6 +35,10 @@ type session struct {
 // sessionLifetime bounds a session; the credential's own expiry comes first.
 const sessionLifetime = 12 * time.Hour
 
+// maxCookieBytes is the largest cookie value browsers keep (4096 bytes
+// with the name and attributes); a larger one is dropped without a word.
+const maxCookieBytes = 3900
+
 // sealer seals and opens cookies and derives CSRF tokens.
 type sealer struct {
 	aead cipher.AEAD
@@ -96,6 +100,12 @@ func (s *sealer) open(name, value string, v any) error {
 		return errBadCookie
 	}
 	return json.Unmarshal(plain, v)
+}
+
+// fits reports whether sess sealed fits in a cookie.
+func (s *sealer) fits(name string, sess *session) bool {
+	v, err := s.seal(name, sess)
+	return err == nil && len(v) <= maxCookieBytes
 }
 
 // newSession starts a session that is not signed in.

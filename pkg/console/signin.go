@@ -61,6 +61,11 @@ func (c *Console) signIn(v *visit) error {
 	// A new session ID: nothing from before the sign-in carries over.
 	v.sess = c.seal.newSession()
 	v.sess.Kind, v.sess.Token, v.dirty = "token", tok, true
+	if !c.seal.fits(c.cookies.session(), v.sess) {
+		v.sess = c.seal.newSession()
+		d := signInData{Return: ret, Token: true, OIDC: c.oidc != nil, Error: "The token is too large for a session cookie."}
+		return c.render(v, http.StatusBadRequest, "signin", v.newPage("Sign in", "", d))
+	}
 	return v.redirect(withDone(ret, "signedin"))
 }
 
@@ -100,6 +105,9 @@ func (c *Console) authenticate(ctx context.Context, v *visit) (user.Info, error)
 		return nil, err
 	}
 	v.sess.Token, v.sess.Refresh, v.dirty = id, refresh, true
+	if !c.seal.fits(c.cookies.session(), v.sess) {
+		v.sess.Refresh = ""
+	}
 	return u, nil
 }
 
