@@ -20,7 +20,7 @@ export PKGSERVER_ETCDCTL_BIN := $(TOOLS)/etcdctl
 export PKGSERVER_SKOPEO_BIN := $(TOOLS)/skopeo
 export PKGSERVER_CHROMIUM_BIN := $(TOOLS)/chromium
 
-.PHONY: all build run test test-unit test-e2e tools generate fmt vet fuzz bench clean
+.PHONY: all build run test test-unit test-e2e tools generate verify-generated fmt vet fuzz bench clean
 
 all: build
 
@@ -78,22 +78,33 @@ $(TOOLS)/skopeo $(TOOLS)/chromium:
 	fi; \
 	mkdir -p $(TOOLS); ln -sf "$$(command -v $$cmd)" $@
 
-# Regenerates the DeepCopy methods of the API types after they change.
+# Regenerates what k8s.io/code-generator derives from the API types after
+# they change: DeepCopy methods, and the clientset, listers and informers
+# under pkg/generated.
 generate:
-	$(GO) run k8s.io/code-generator/cmd/deepcopy-gen@v0.37.2 --output-file zz_generated.deepcopy.go \
-	  --go-header-file /dev/null ./api/config/v1alpha1 ./api/pkg/v1alpha1
+	GO=$(GO) ./hack/codegen.sh
+
+# Fails when the checked-in generated code is not what make generate writes.
+verify-generated:
+	GO=$(GO) ./hack/codegen.sh --verify
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
+# examples/ holds Go modules of their own (controller-runtime stays out of
+# the server's dependencies); they are vetted and tested here too.
+EXAMPLES := examples/approval-bot
+
 vet:
 	$(GO) vet ./...
+	@for ex in $(EXAMPLES); do (cd $$ex && $(GO) vet ./...) || exit 1; done
 
 # The OCI conformance suite runs on its own (without -race, which only slows
 # it) so its pass/fail count is printed.
-test: tools fmt vet
+test: tools fmt vet verify-generated
 	$(GO) test -race -count=1 -timeout 30m -skip '^TestConformance$$' ./...
 	$(GO) test -race -count=1 -timeout 10m -run '^TestConformance$$' ./pkg/store/...
+	@for ex in $(EXAMPLES); do (cd $$ex && $(GO) test -race -count=1 ./...) || exit 1; done
 	@echo "== OCI distribution-spec conformance, embedded registry"
 	@set -o pipefail; $(GO) test -count=1 -timeout 10m -run '^TestConformance$$' -v ./pkg/registry \
 	  | tee .conformance.log | sed -n 's/^.*\(conformance: [0-9]* passed, [0-9]* failed\).*$$/\1/p; /^\(ok\|FAIL\)/p'

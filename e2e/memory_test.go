@@ -144,7 +144,7 @@ var hostileCases = []struct {
 		refused(t, code, body, http.StatusRequestEntityTooLarge, "max-patch-operations")
 	}},
 	{"apply patch alias bomb", func(t *testing.T, h *hostileEnv) {
-		code, body := h.raw(t, "PATCH", h.c.ResourcesPath(h.name), "application/apply-patch+yaml", []byte(hostile.AliasBomb(9, 10)))
+		code, body := h.raw(t, "PATCH", h.c.ResourcesPath(h.name)+"?fieldManager=test", "application/apply-patch+yaml", []byte(hostile.AliasBomb(9, 10)))
 		refused(t, code, body, http.StatusRequestEntityTooLarge, "max-yaml-nodes")
 	}},
 	{"YAML body too deep", func(t *testing.T, h *hostileEnv) {

@@ -41,8 +41,9 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 
 // decodeBody reads the request body into v: YAML when the Content-Type says
 // so (within the YAML limits), JSON otherwise. Unknown fields are ignored, as
-// Kubernetes does by default.
-func (s *server) decodeBody(c echo.Context, v any) error {
+// Kubernetes does by default. refuse, when set, sees the body as JSON first
+// and may turn it down.
+func (s *server) decodeBody(c echo.Context, v any, refuse func(doc []byte) error) error {
 	req := c.Request()
 	mediaType, _, _ := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
 	isYAML := false
@@ -63,11 +64,21 @@ func (s *server) decodeBody(c echo.Context, v any) error {
 		if err != nil {
 			return err
 		}
+		if refuse != nil {
+			if err := refuse(j); err != nil {
+				return err
+			}
+		}
 		if err := decodeJSON(j, v, strict); err != nil {
 			// Offsets in the converted JSON mean nothing to the client.
 			return newError(errdef.ErrBadRequest, "YAML body does not fit the object: %v", err)
 		}
 		return nil
+	}
+	if refuse != nil {
+		if err := refuse(data); err != nil {
+			return err
+		}
 	}
 	if err := decodeJSON(data, v, strict); err != nil {
 		return jsonError(data, err)

@@ -71,6 +71,17 @@ func newError(sentinel error, format string, args ...any) error {
 	return &apiError{sentinel: sentinel, msg: fmt.Sprintf(format, args...)}
 }
 
+// causedError is an apiError that lists what went wrong field by field, for
+// Status.details.causes (apply conflicts, invalid request options).
+type causedError struct {
+	apiError
+	causes []metav1.StatusCause
+}
+
+func newCausedError(sentinel error, causes []metav1.StatusCause, format string, args ...any) error {
+	return &causedError{apiError: apiError{sentinel: sentinel, msg: fmt.Sprintf(format, args...)}, causes: causes}
+}
+
 // objectError attaches the object an error is about, for Status.details.
 type objectError struct {
 	err     error
@@ -118,7 +129,8 @@ func statusOf(err error) *metav1.Status {
 		// client-go recognises this cause and lists again.
 		st.Details = &metav1.StatusDetails{Causes: []metav1.StatusCause{{Type: metav1.CauseTypeResourceVersionTooLarge, Message: "Too large resource version"}}, RetryAfterSeconds: 1}
 	}
-	if reason == metav1.StatusReasonInvalid {
+	var ce *causedError
+	if errors.As(err, &ce) || reason == metav1.StatusReasonInvalid {
 		// kubectl prints the causes of a 422, not its message.
 		if st.Details == nil {
 			st.Details = &metav1.StatusDetails{}
@@ -128,9 +140,14 @@ func statusOf(err error) *metav1.Status {
 	return st
 }
 
-// causesOf lists what is invalid: one cause per file problem of a resources
-// validation, the package for a package limit, else the whole message.
+// causesOf lists what is invalid: the causes an error carries, the package
+// for a package limit, one cause per file problem of a resources
+// validation, else the whole message.
 func causesOf(err error) []metav1.StatusCause {
+	var ce *causedError
+	if errors.As(err, &ce) {
+		return ce.causes
+	}
 	var le *errdef.LimitError
 	if errors.As(err, &le) && (le.Name == krm.FlagMaxFiles || le.Name == krm.FlagMaxBytes) {
 		typ := metav1.CauseTypeTooLong

@@ -128,6 +128,22 @@ func getOf[T any](m map[string]*T, what, namespace, name string) (*T, error) {
 	return clone(v), nil
 }
 
+// dryRun reports whether the request asks for a write that stores nothing
+// (dryRun=All), which the fake honours as the engine must.
+func dryRun(ctx context.Context) bool { return engine.WriteOptionsFrom(ctx).DryRun }
+
+// checkPreconditions checks the DeleteOptions preconditions ctx carries.
+func checkPreconditions(ctx context.Context, stored *metav1.ObjectMeta) error {
+	o := engine.WriteOptionsFrom(ctx)
+	if o.UID != "" && o.UID != string(stored.UID) {
+		return fmt.Errorf("%s: precondition failed: uid %s, the object has %s: %w", stored.Name, o.UID, stored.UID, errdef.ErrConflict)
+	}
+	if o.ResourceVersion != "" && o.ResourceVersion != stored.ResourceVersion {
+		return fmt.Errorf("%s: precondition failed: resourceVersion %s, the object has %s: %w", stored.Name, o.ResourceVersion, stored.ResourceVersion, errdef.ErrConflict)
+	}
+	return nil
+}
+
 // checkVersion enforces optimistic concurrency and bumps the version.
 func checkVersion(stored, sent *metav1.ObjectMeta) error {
 	if sent.ResourceVersion != "" && sent.ResourceVersion != stored.ResourceVersion {
@@ -154,7 +170,7 @@ func (f *fakeEngine) GetRepository(_ context.Context, ns, name string) (*configa
 	return getOf(f.repos, "repository", ns, name)
 }
 
-func (f *fakeEngine) CreateRepository(_ context.Context, r *configapi.Repository) (*configapi.Repository, error) {
+func (f *fakeEngine) CreateRepository(ctx context.Context, r *configapi.Repository) (*configapi.Repository, error) {
 	if err := f.enter(); err != nil {
 		return nil, err
 	}
@@ -167,11 +183,13 @@ func (f *fakeEngine) CreateRepository(_ context.Context, r *configapi.Repository
 	}
 	r = clone(r)
 	r.ResourceVersion = "1"
-	f.repos[key(r.Namespace, r.Name)] = r
+	if !dryRun(ctx) {
+		f.repos[key(r.Namespace, r.Name)] = r
+	}
 	return clone(r), nil
 }
 
-func (f *fakeEngine) UpdateRepository(_ context.Context, r *configapi.Repository) (*configapi.Repository, error) {
+func (f *fakeEngine) UpdateRepository(ctx context.Context, r *configapi.Repository) (*configapi.Repository, error) {
 	if err := f.enter(); err != nil {
 		return nil, err
 	}
@@ -184,16 +202,22 @@ func (f *fakeEngine) UpdateRepository(_ context.Context, r *configapi.Repository
 	if err := checkVersion(&stored.ObjectMeta, &r.ObjectMeta); err != nil {
 		return nil, err
 	}
-	f.repos[key(r.Namespace, r.Name)] = r
+	if !dryRun(ctx) {
+		f.repos[key(r.Namespace, r.Name)] = r
+	}
 	return clone(r), nil
 }
 
-func (f *fakeEngine) DeleteRepository(_ context.Context, ns, name string) error {
+func (f *fakeEngine) DeleteRepository(ctx context.Context, ns, name string) error {
 	if err := f.enter(); err != nil {
 		return err
 	}
 	defer f.mu.Unlock()
-	if _, err := getOf(f.repos, "repository", ns, name); err != nil {
+	stored, err := getOf(f.repos, "repository", ns, name)
+	if err != nil {
+		return err
+	}
+	if err := checkPreconditions(ctx, &stored.ObjectMeta); err != nil || dryRun(ctx) {
 		return err
 	}
 	delete(f.repos, key(ns, name))
@@ -216,7 +240,7 @@ func (f *fakeEngine) GetPackageRevision(_ context.Context, ns, name string) (*pk
 	return getOf(f.prs, "packagerevision", ns, name)
 }
 
-func (f *fakeEngine) CreatePackageRevision(_ context.Context, pr *pkgapi.PackageRevision) (*pkgapi.PackageRevision, error) {
+func (f *fakeEngine) CreatePackageRevision(ctx context.Context, pr *pkgapi.PackageRevision) (*pkgapi.PackageRevision, error) {
 	if err := f.enter(); err != nil {
 		return nil, err
 	}
@@ -233,6 +257,9 @@ func (f *fakeEngine) CreatePackageRevision(_ context.Context, pr *pkgapi.Package
 	pr = clone(pr)
 	pr.ResourceVersion = "1"
 	pr.Spec.Lifecycle = pkgapi.LifecycleDraft
+	if dryRun(ctx) {
+		return clone(pr), nil
+	}
 	f.prs[key(pr.Namespace, pr.Name)] = pr
 	f.prrs[key(pr.Namespace, pr.Name)] = &pkgapi.PackageRevisionResources{
 		ObjectMeta: pr.ObjectMeta,
@@ -241,7 +268,7 @@ func (f *fakeEngine) CreatePackageRevision(_ context.Context, pr *pkgapi.Package
 	return clone(pr), nil
 }
 
-func (f *fakeEngine) UpdatePackageRevision(_ context.Context, pr *pkgapi.PackageRevision) (*pkgapi.PackageRevision, error) {
+func (f *fakeEngine) UpdatePackageRevision(ctx context.Context, pr *pkgapi.PackageRevision) (*pkgapi.PackageRevision, error) {
 	if err := f.enter(); err != nil {
 		return nil, err
 	}
@@ -262,11 +289,13 @@ func (f *fakeEngine) UpdatePackageRevision(_ context.Context, pr *pkgapi.Package
 	if err := checkVersion(&stored.ObjectMeta, &pr.ObjectMeta); err != nil {
 		return nil, err
 	}
-	f.prs[key(pr.Namespace, pr.Name)] = pr
+	if !dryRun(ctx) {
+		f.prs[key(pr.Namespace, pr.Name)] = pr
+	}
 	return clone(pr), nil
 }
 
-func (f *fakeEngine) ApprovePackageRevision(_ context.Context, pr *pkgapi.PackageRevision, user string) (*pkgapi.PackageRevision, error) {
+func (f *fakeEngine) ApprovePackageRevision(ctx context.Context, pr *pkgapi.PackageRevision, user string) (*pkgapi.PackageRevision, error) {
 	if err := f.enter(); err != nil {
 		return nil, err
 	}
@@ -285,11 +314,14 @@ func (f *fakeEngine) ApprovePackageRevision(_ context.Context, pr *pkgapi.Packag
 	stored.Spec.Lifecycle = pkgapi.LifecyclePublished
 	stored.Spec.PackageRevID.Revision = "v1"
 	stored.Status.PublishedBy = user
+	if dryRun(ctx) {
+		return clone(stored), nil
+	}
 	f.prs[key(pr.Namespace, pr.Name)] = stored
 	return clone(stored), nil
 }
 
-func (f *fakeEngine) DeletePackageRevision(_ context.Context, ns, name string) error {
+func (f *fakeEngine) DeletePackageRevision(ctx context.Context, ns, name string) error {
 	if err := f.enter(); err != nil {
 		return err
 	}
@@ -300,6 +332,9 @@ func (f *fakeEngine) DeletePackageRevision(_ context.Context, ns, name string) e
 	}
 	if stored.Spec.Lifecycle == pkgapi.LifecyclePublished {
 		return fmt.Errorf("packagerevision %s is published; propose its deletion first: %w", name, errdef.ErrForbidden)
+	}
+	if err := checkPreconditions(ctx, &stored.ObjectMeta); err != nil || dryRun(ctx) {
+		return err
 	}
 	delete(f.prs, key(ns, name))
 	delete(f.prrs, key(ns, name))
@@ -322,7 +357,7 @@ func (f *fakeEngine) GetPackageRevisionResources(_ context.Context, ns, name str
 	return getOf(f.prrs, "packagerevisionresources", ns, name)
 }
 
-func (f *fakeEngine) UpdatePackageRevisionResources(_ context.Context, prr *pkgapi.PackageRevisionResources) (*pkgapi.PackageRevisionResources, error) {
+func (f *fakeEngine) UpdatePackageRevisionResources(ctx context.Context, prr *pkgapi.PackageRevisionResources) (*pkgapi.PackageRevisionResources, error) {
 	if err := f.enter(); err != nil {
 		return nil, err
 	}
@@ -342,6 +377,9 @@ func (f *fakeEngine) UpdatePackageRevisionResources(_ context.Context, prr *pkga
 	prr = clone(prr)
 	if err := checkVersion(&stored.ObjectMeta, &prr.ObjectMeta); err != nil {
 		return nil, err
+	}
+	if dryRun(ctx) {
+		return clone(prr), nil
 	}
 	f.prrs[key(prr.Namespace, prr.Name)] = prr
 	return clone(prr), nil

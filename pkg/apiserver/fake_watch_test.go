@@ -20,7 +20,7 @@ var (
 )
 
 // UpdatePackageRevisionStatus sets the conditions of a stored revision.
-func (f *fakeEngine) UpdatePackageRevisionStatus(_ context.Context, pr *pkgapi.PackageRevision) (*pkgapi.PackageRevision, error) {
+func (f *fakeEngine) UpdatePackageRevisionStatus(ctx context.Context, pr *pkgapi.PackageRevision) (*pkgapi.PackageRevision, error) {
 	if err := f.enter(); err != nil {
 		return nil, err
 	}
@@ -33,6 +33,12 @@ func (f *fakeEngine) UpdatePackageRevisionStatus(_ context.Context, pr *pkgapi.P
 		return nil, err
 	}
 	cur.Status.Conditions = pr.Status.Conditions
+	if pr.ManagedFields != nil {
+		cur.ManagedFields = pr.ManagedFields // as Create and Update keep them
+	}
+	if dryRun(ctx) {
+		return clone(cur), nil
+	}
 	f.prs[key(pr.Namespace, pr.Name)] = cur
 	return clone(cur), nil
 }

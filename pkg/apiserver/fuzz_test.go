@@ -90,3 +90,48 @@ func FuzzPatch(f *testing.F) {
 		}
 	})
 }
+
+// FuzzWrites feeds outside input to the write paths this server parses
+// beyond JSON decoding: apply patches (field manager, schema), DeleteOptions
+// bodies and the write options of the query. Whatever comes in, the answer is
+// a success or a 4xx Status, never a panic or a 500.
+func FuzzWrites(f *testing.F) {
+	f.Add("apply", "fieldManager=m", "apiVersion: config.pkg.pkgserver.dev/v1alpha1\nkind: Repository\nspec: {description: x}\n")
+	f.Add("apply", "fieldManager=m&force=true&dryRun=All", "apiVersion: config.pkg.pkgserver.dev/v1alpha1\nkind: Repository\nmetadata: {labels: {a: b}}\nspec: {oci: {packages: [a, b]}}\n")
+	f.Add("apply", "fieldManager=m", "apiVersion: config.pkg.pkgserver.dev/v1alpha1\nkind: Repository\nspec: {type: git, git: {repo: r}}\n")
+	f.Add("apply", "fieldManager=m", "{\"apiVersion\":\"config.pkg.pkgserver.dev/v1alpha1\",\"kind\":\"Repository\",\"status\":{\"conditions\":[{\"type\":\"A\"},{\"type\":\"A\"}]}}")
+	f.Add("apply", "", "[1, 2]")
+	f.Add("delete", "dryRun=All", `{"kind":"DeleteOptions","preconditions":{"resourceVersion":"1","uid":""}}`)
+	f.Add("delete", "propagationPolicy=Orphan", `{"gracePeriodSeconds":-1,"orphanDependents":true,"propagationPolicy":"Background"}`)
+	f.Add("delete", "", `null`)
+	f.Add("merge", "fieldManager=%00&dryRun=All", `{"metadata":{"managedFields":[{"manager":"x","fieldsType":"FieldsV1","fieldsV1":{"f:spec":{}}}]}}`)
+	f.Add("merge", "fieldValidation=Strict", `{"spec":{"git":{}}}`)
+
+	f.Fuzz(func(t *testing.T, verb, query, body string) {
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			return // not a query a client can send
+		}
+		c := call{path: repos + "/deploy?" + q.Encode(), body: body, header: map[string]string{}}
+		switch verb {
+		case "apply":
+			c.method, c.header["Content-Type"] = "PATCH", applyPatch
+		case "merge":
+			c.method, c.header["Content-Type"] = "PATCH", mergePatch
+		case "delete":
+			c.method = "DELETE"
+		default:
+			c.method = "PUT"
+		}
+		rec := serve(t, New(newFake(), Options{}), c)
+		if rec.Code >= 500 || rec.Code < 200 {
+			t.Fatalf("%s %s: code %d: %s", c.method, c.path, rec.Code, rec.Body)
+		}
+		if rec.Code >= 400 {
+			var st metav1.Status
+			if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil || st.Kind != "Status" || int(st.Code) != rec.Code {
+				t.Fatalf("%s %s: %d without a Status: %s", c.method, c.path, rec.Code, rec.Body)
+			}
+		}
+	})
+}

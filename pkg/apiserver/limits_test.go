@@ -69,7 +69,7 @@ func TestLimits(t *testing.T) {
 		{"merge patch result over the limit", func(f *fakeEngine) { f.prrs[key("default", redis)].Spec.Resources["a.txt"] = big + big },
 			"PATCH", `{"spec":{"resources":{"b.txt":"` + big + `"}}}`, mergeHeader, tooLarge(FlagMaxBodyBytes)},
 		{"apply patch alias bomb", nil, "PATCH", hostile.AliasBomb(3, 10), applyHeader, tooLarge(yamlbound.FlagMaxNodes)},
-		{"apply patch as JSON is not parsed as YAML", nil, "PATCH", `{"spec":{"resources":{"b.txt":"` + big + `"}}}`, applyHeader, ok},
+		{"apply patch as JSON is not parsed as YAML", nil, "PATCH", `{"apiVersion":"pkg.pkgserver.dev/v1alpha1","kind":"PackageRevisionResources","spec":{"resources":{"b.txt":"` + big + `"}}}`, applyHeader, ok},
 		{"YAML body too deep", nil, "PUT", "metadata: {name: " + redis + "}\nspec: {resources: {a: [[[[[x]]]]]}}\n", yamlHeader, tooLarge(yamlbound.FlagMaxDepth)},
 		{"YAML body", nil, "PUT", "metadata: {name: " + redis + "}\nspec: {resources: {a.yaml: x}}\n", yamlHeader, ok},
 		{"files at the limit", nil, "PUT", prrBody(map[string]string{"a": "", "b": "", "c": ""}), nil, ok},
@@ -91,6 +91,9 @@ func TestLimits(t *testing.T) {
 			before := jsonOf(f.prrs[key("default", redis)])
 			c := tt.want
 			c.method, c.path, c.body, c.header = tt.method, prrs+"/"+redis, tt.body, tt.header
+			if tt.header["Content-Type"] == applyPatch {
+				c.path += "?fieldManager=test" // required on apply, as in Kubernetes
+			}
 			c.verify(t, serve(t, New(f, smallLimits), c))
 			if c.code >= 400 && jsonOf(f.prrs[key("default", redis)]) != before {
 				t.Errorf("a refused request changed the object")
@@ -122,7 +125,11 @@ func TestLimitsDefaults(t *testing.T) {
 			}
 			f := newFake()
 			before := jsonOf(f.prrs[key("default", redis)])
-			rec := serve(t, New(f, Options{}), call{method: method, path: prrs + "/" + redis, body: tt.body, header: tt.header})
+			path := prrs + "/" + redis
+			if tt.header["Content-Type"] == applyPatch {
+				path += "?fieldManager=test"
+			}
+			rec := serve(t, New(f, Options{}), call{method: method, path: path, body: tt.body, header: tt.header})
 			if rec.Code != tt.code {
 				t.Fatalf("code %d, want %d: %s", rec.Code, tt.code, rec.Body)
 			}

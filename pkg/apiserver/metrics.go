@@ -1,7 +1,6 @@
 package apiserver
 
 import (
-	"net/http"
 	"strconv"
 	"time"
 
@@ -9,8 +8,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"pkgserver.dev/pkgserver/pkg/errdef"
 )
 
 // metrics are the Prometheus metrics served on /metrics.
@@ -59,16 +56,5 @@ func (m *metrics) handler() echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h.ServeHTTP(c.Response(), c.Request())
 		return nil
-	}
-}
-
-// refuseDryRun: dry runs are not implemented, and silently writing would be
-// worse than saying so (kubectl apply --dry-run=server sends dryRun=All).
-func refuseDryRun(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		if c.Request().Method != http.MethodGet && c.QueryParam("dryRun") != "" {
-			return newError(errdef.ErrBadRequest, "dryRun is not supported by pkgserver; nothing was changed")
-		}
-		return next(c)
 	}
 }

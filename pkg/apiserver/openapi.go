@@ -73,7 +73,8 @@ func registerOpenAPI(e *echo.Echo, groups []apiGroup) {
 	})
 }
 
-// fieldDocs maps a type name to its doc ("" key) and its fields' docs by JSON name.
+// fieldDocs maps a type name to its doc ("" key) and its fields' docs by JSON
+// name; "+" and the JSON name holds a field's +listType and +listMapKey markers.
 type fieldDocs map[string]map[string]string
 
 // parseDocs reads the doc comments of Go source files.
@@ -101,6 +102,9 @@ func parseDocs(sources ...string) fieldDocs {
 						name, _, _ := strings.Cut(tag, ",")
 						if name != "" && name != "-" {
 							m[name] = docText(field.Doc, field.Comment)
+							if mk := listMarkers(field.Doc); mk != "" {
+								m["+"+name] = mk
+							}
 						}
 					}
 				}
@@ -111,11 +115,20 @@ func parseDocs(sources ...string) fieldDocs {
 	return out
 }
 
+// docText is the first comment group's text, without the code generators'
+// +tag lines, which are not for people.
 func docText(groups ...*ast.CommentGroup) string {
 	for _, g := range groups {
-		if g != nil {
-			return strings.TrimSpace(strings.Join(strings.Fields(g.Text()), " "))
+		if g == nil {
+			continue
 		}
+		var lines []string
+		for _, l := range strings.Split(g.Text(), "\n") {
+			if !strings.HasPrefix(strings.TrimSpace(l), "+") {
+				lines = append(lines, l)
+			}
+		}
+		return strings.Join(strings.Fields(strings.Join(lines, " ")), " ")
 	}
 	return ""
 }
@@ -219,6 +232,11 @@ func (b *schemaBuilder) addFields(t reflect.Type, props jsonObj) {
 		if d := docs[name]; d != "" {
 			s["description"] = d
 		}
+		mk := docs["+"+name]
+		if known, ok := metaListMarkers[t.Name()+"."+name]; ok && t.PkgPath() == metaPkg {
+			mk = known
+		}
+		setListType(s, mk)
 		props[name] = s
 	}
 }

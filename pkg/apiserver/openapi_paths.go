@@ -49,6 +49,9 @@ func (r *resource[T, P]) openAPI(b *schemaBuilder, paths jsonObj) {
 		return jsonObj{"name": name, "in": "path", "required": true, "schema": jsonObj{"type": "string"}}
 	}
 	validation := q("fieldValidation", "Strict refuses unknown fields; anything else ignores them.")
+	dryRun := q("dryRun", "All: validate the write and answer what it would give, writing nothing.")
+	manager := q("fieldManager", "Who makes the change, recorded in metadata.managedFields; required for server-side apply.")
+	force := jsonObj{"name": "force", "in": "query", "description": "Server-side apply: take over fields other managers own.", "schema": jsonObj{"type": "boolean"}}
 	listParams := []jsonObj{
 		q("labelSelector", "Select by labels."),
 		q("fieldSelector", "Select by fields: metadata.name, metadata.namespace and the spec.packageRevID fields, spec.lifecycle."),
@@ -66,30 +69,30 @@ func (r *resource[T, P]) openAPI(b *schemaBuilder, paths jsonObj) {
 	paths[gv+"/"+r.plural] = jsonObj{"get": op("list", "list"+"AllNamespaces", listSchema, listParams...)}
 	collOps := jsonObj{"get": op("list", "listNamespaced", listSchema, append([]jsonObj{ns}, listParams...)...)}
 	if r.create != nil {
-		collOps["post"] = body(op("post", "create", obj, ns, validation), "application/json", "application/yaml")
+		collOps["post"] = body(op("post", "create", obj, ns, validation, dryRun, manager), "application/json", "application/yaml")
 	}
 	paths[coll] = collOps
 	itemOps := jsonObj{"get": op("get", "read", obj, ns, name)}
 	if r.update != nil {
-		itemOps["put"] = body(op("put", "replace", obj, ns, name, validation), "application/json", "application/yaml")
+		itemOps["put"] = body(op("put", "replace", obj, ns, name, validation, dryRun, manager), "application/json", "application/yaml")
 		// No strategic merge patch: listing it would make kubectl send one.
-		itemOps["patch"] = body(op("patch", "patch", obj, ns, name, validation), mergePatch, jsonPatch, applyPatch)
+		itemOps["patch"] = body(op("patch", "patch", obj, ns, name, validation, dryRun, manager, force), mergePatch, jsonPatch, applyPatch)
 	}
 	if r.delete != nil {
-		itemOps["delete"] = op("delete", "delete", status, ns, name)
+		itemOps["delete"] = op("delete", "delete", status, ns, name, dryRun)
 	}
 	paths[item] = itemOps
 	if r.approve != nil {
 		paths[item+"/approval"] = jsonObj{
 			"get": op("get", "readApproval", obj, ns, name),
-			"put": body(op("put", "replaceApproval", obj, ns, name, validation), "application/json"),
+			"put": body(op("put", "replaceApproval", obj, ns, name, validation, dryRun), "application/json"),
 		}
 	}
 	if r.status != nil {
 		paths[item+"/status"] = jsonObj{
 			"get":   op("get", "readStatus", obj, ns, name),
-			"put":   body(op("put", "replaceStatus", obj, ns, name, validation), "application/json"),
-			"patch": body(op("patch", "patchStatus", obj, ns, name, validation), mergePatch, jsonPatch, applyPatch),
+			"put":   body(op("put", "replaceStatus", obj, ns, name, validation, dryRun, manager), "application/json"),
+			"patch": body(op("patch", "patchStatus", obj, ns, name, validation, dryRun, manager, force), mergePatch, jsonPatch, applyPatch),
 		}
 	}
 	if r.refresh != nil {

@@ -3,6 +3,7 @@ package apiserver
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"mime"
 	"net/http"
 
@@ -20,17 +21,26 @@ const (
 	applyPatch     = "application/apply-patch+yaml"
 )
 
-// handlePatch serves PATCH on the object or a subresource: it reads the
-// current object, applies the patch and hands the result to write, so every
-// rule of a PUT (validation, lifecycle, resourceVersion) holds for PATCH too.
-func (r *resource[T, P]) handlePatch(c echo.Context, s *server, write func(context.Context, *T) (*T, error)) error {
+// handlePatch serves PATCH on the object or a subresource ("" for the
+// object): it reads the current object, applies the patch and hands the
+// result to write, so every rule of a PUT (validation, lifecycle,
+// resourceVersion) holds for PATCH too. An apply patch is merged by the field
+// manager instead (apply.go).
+func (r *resource[T, P]) handlePatch(c echo.Context, s *server, write func(context.Context, *T) (*T, error), sub string) error {
 	name, ns := c.Param("name"), c.Param("namespace")
 	mediaType, _, _ := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
+	opts, err := patchOptions(c, mediaType)
+	if err != nil {
+		return r.about(err, name)
+	}
 	body, err := readBody(c.Request(), s.maxBody)
 	if err != nil {
 		return r.about(err, name)
 	}
 	cur, err := r.get(c.Request().Context(), ns, name)
+	if mediaType == applyPatch {
+		return r.handleApply(c, cur, err, body, opts, write, sub, s.limits)
+	}
 	if err != nil {
 		return r.about(err, name)
 	}
@@ -43,6 +53,11 @@ func (r *resource[T, P]) handlePatch(c echo.Context, s *server, write func(conte
 	if err != nil {
 		return r.about(err, name)
 	}
+	if r.refuse != nil {
+		if err := r.refuse(patched); err != nil {
+			return r.about(err, name)
+		}
+	}
 	obj := new(T)
 	if err := decodeJSON(patched, obj, strictFields(c)); err != nil {
 		return r.about(newError(errdef.ErrInvalid, "patched object: %v", err), name)
@@ -50,7 +65,42 @@ func (r *resource[T, P]) handlePatch(c echo.Context, s *server, write func(conte
 	if err := r.checkBody(obj, ns, name); err != nil {
 		return r.about(err, name)
 	}
-	out, err := write(c.Request().Context(), obj)
+	obj = r.track(r.fm.forSubresource(sub), cur, obj, opts.manager)
+	out, err := write(opts.context(c.Request().Context()), obj)
+	if err != nil {
+		return r.about(err, name)
+	}
+	return r.respond(c, http.StatusOK, out)
+}
+
+// handleApply serves a server-side apply: cur and getErr are the current
+// object's read. An object that does not exist yet is created from the
+// applied configuration (201), as kube-apiserver does.
+func (r *resource[T, P]) handleApply(c echo.Context, cur *T, getErr error, body []byte, opts writeOptions, write func(context.Context, *T) (*T, error), sub string, lim limits) error {
+	name, ns := c.Param("name"), c.Param("namespace")
+	create := errors.Is(getErr, errdef.ErrNotFound) && sub == "" && r.create != nil
+	if getErr != nil && !create {
+		return r.about(getErr, name)
+	}
+	if create {
+		cur = nil
+	}
+	obj, err := r.apply(r.fm.forSubresource(sub), cur, ns, name, body, opts.manager, opts.force, lim)
+	if err != nil {
+		return r.about(err, name)
+	}
+	if err := r.checkBody(obj, ns, name); err != nil {
+		return r.about(err, name)
+	}
+	ctx := opts.context(c.Request().Context())
+	if create {
+		out, err := r.create(ctx, obj)
+		if err != nil {
+			return r.about(err, name)
+		}
+		return r.respond(c, http.StatusCreated, out)
+	}
+	out, err := write(ctx, obj)
 	if err != nil {
 		return r.about(err, name)
 	}
@@ -68,18 +118,6 @@ func applyPatchBody(mediaType string, doc, patch []byte, lim limits) ([]byte, er
 		return out, checkPatched(out, lim)
 	case jsonPatch:
 		return applyJSONPatch(doc, patch, lim)
-	case applyPatch:
-		// Server-side apply without field managers: the applied configuration
-		// is merged into the live object like a merge patch.
-		j, err := yamlToJSON(patch, lim.pkg.YAML)
-		if err != nil {
-			return nil, err
-		}
-		out, err := jsonpatch.MergePatch(doc, j)
-		if err != nil {
-			return nil, newError(errdef.ErrBadRequest, "apply patch: %v", err)
-		}
-		return out, checkPatched(out, lim)
 	case strategicPatch:
 		return nil, echo.NewHTTPError(http.StatusUnsupportedMediaType,
 			"strategic merge patch is not supported for this resource; use --type=merge or --type=json")

@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"pkgserver.dev/pkgserver/pkg/engine"
@@ -21,7 +22,7 @@ import (
 type object[T any] interface {
 	*T
 	metav1.Object
-	GetObjectKind() schema.ObjectKind
+	runtime.Object
 }
 
 // servedResource is one resource as the router and discovery see it.
@@ -67,6 +68,15 @@ type resource[T any, P object[T]] struct {
 	listRaw func(ctx context.Context, namespace string) ([]engine.RawObject, error)
 	// reads are GET-only subresources by name (history, diff).
 	reads map[string]readFunc
+
+	// refuse, when set, sees every written body as JSON before it is
+	// decoded and may turn it down (objects this server does not serve).
+	refuse func(doc []byte) error
+	// untracked kinds keep no managed fields of their own: their metadata
+	// is another object's (PackageRevisionResources, its revision's).
+	untracked bool
+	// fm are the field managers, set when the routes are registered.
+	fm fieldManagers
 }
 
 // readFunc serves a GET on a read-only subresource; errors go to the error table.
@@ -80,6 +90,11 @@ type list[T any] struct {
 }
 
 func (r *resource[T, P]) register(e *echo.Echo, s *server) {
+	fm, err := newFieldManagers(s.typeConverter, r.gvk, r.status != nil)
+	if err != nil {
+		panic(err) // the schemas come from the compiled types
+	}
+	r.fm = fm
 	gv := "/apis/" + r.gvk.Group + "/" + r.gvk.Version
 	coll := gv + "/namespaces/:namespace/" + r.plural
 	item := coll + "/:name"
@@ -92,8 +107,8 @@ func (r *resource[T, P]) register(e *echo.Echo, s *server) {
 		e.POST(coll, func(c echo.Context) error { return r.handleCreate(c, s) })
 	}
 	if r.update != nil {
-		e.PUT(item, func(c echo.Context) error { return r.handleWrite(c, s, r.update) })
-		e.PATCH(item, func(c echo.Context) error { return r.handlePatch(c, s, r.update) })
+		e.PUT(item, func(c echo.Context) error { return r.handleWrite(c, s, r.update, "") })
+		e.PATCH(item, func(c echo.Context) error { return r.handlePatch(c, s, r.update, "") })
 	}
 	for sub, read := range r.reads {
 		e.GET(item+"/"+sub, func(c echo.Context) error {
@@ -113,11 +128,11 @@ func (r *resource[T, P]) register(e *echo.Echo, s *server) {
 	}
 	if r.status != nil {
 		e.GET(item+"/status", r.handleGet)
-		e.PUT(item+"/status", func(c echo.Context) error { return r.handleWrite(c, s, r.status) })
-		e.PATCH(item+"/status", func(c echo.Context) error { return r.handlePatch(c, s, r.status) })
+		e.PUT(item+"/status", func(c echo.Context) error { return r.handleWrite(c, s, r.status, "status") })
+		e.PATCH(item+"/status", func(c echo.Context) error { return r.handlePatch(c, s, r.status, "status") })
 	}
 	if r.delete != nil {
-		e.DELETE(item, r.handleDelete)
+		e.DELETE(item, func(c echo.Context) error { return r.handleDelete(c, s) })
 	}
 	if r.approve != nil {
 		e.GET(item+"/approval", r.handleGet)
@@ -126,7 +141,7 @@ func (r *resource[T, P]) register(e *echo.Echo, s *server) {
 			user := userName(c.Request())
 			return r.handleWrite(c, s, func(ctx context.Context, obj *T) (*T, error) {
 				return r.approve(ctx, obj, user)
-			})
+			}, "approval")
 		})
 	}
 }
@@ -269,32 +284,49 @@ func (r *resource[T, P]) handleGet(c echo.Context) error {
 }
 
 func (r *resource[T, P]) handleCreate(c echo.Context, s *server) error {
+	opts, err := createOptions(c)
+	if err != nil {
+		return r.about(err, "")
+	}
 	obj := new(T)
-	if err := s.decodeBody(c, obj); err != nil {
+	if err := s.decodeBody(c, obj, r.refuse); err != nil {
 		return r.about(err, "")
 	}
 	name := P(obj).GetName()
 	if err := r.checkBody(obj, c.Param("namespace"), ""); err != nil {
 		return r.about(err, name)
 	}
-	out, err := r.create(c.Request().Context(), obj)
+	obj = r.track(r.fm.object, nil, obj, opts.manager)
+	out, err := r.create(opts.context(c.Request().Context()), obj)
 	if err != nil {
 		return r.about(err, name)
 	}
 	return r.respond(c, http.StatusCreated, out)
 }
 
-// handleWrite serves a PUT on the object or a subresource of it.
-func (r *resource[T, P]) handleWrite(c echo.Context, s *server, write func(context.Context, *T) (*T, error)) error {
+// handleWrite serves a PUT on the object or a subresource of it ("" for the
+// object).
+func (r *resource[T, P]) handleWrite(c echo.Context, s *server, write func(context.Context, *T) (*T, error), sub string) error {
 	name := c.Param("name")
+	opts, err := updateOptions(c)
+	if err != nil {
+		return r.about(err, name)
+	}
 	obj := new(T)
-	if err := s.decodeBody(c, obj); err != nil {
+	if err := s.decodeBody(c, obj, r.refuse); err != nil {
 		return r.about(err, name)
 	}
 	if err := r.checkBody(obj, c.Param("namespace"), name); err != nil {
 		return r.about(err, name)
 	}
-	out, err := write(c.Request().Context(), obj)
+	if fm := r.fm.forSubresource(sub); fm != nil && !r.untracked {
+		// The change is tracked against the current object; when there is
+		// none, the write itself says why.
+		if live, err := r.get(c.Request().Context(), c.Param("namespace"), name); err == nil {
+			obj = r.track(fm, live, obj, opts.manager)
+		}
+	}
+	out, err := write(opts.context(c.Request().Context()), obj)
 	if err != nil {
 		return r.about(err, name)
 	}
@@ -302,10 +334,16 @@ func (r *resource[T, P]) handleWrite(c echo.Context, s *server, write func(conte
 }
 
 // handleDelete answers with a Success Status, as Kubernetes does when it
-// does not return the object.
-func (r *resource[T, P]) handleDelete(c echo.Context) error {
+// does not return the object. The DeleteOptions' dryRun and preconditions
+// go to the engine.
+func (r *resource[T, P]) handleDelete(c echo.Context, s *server) error {
 	name := c.Param("name")
-	if err := r.delete(c.Request().Context(), c.Param("namespace"), name); err != nil {
+	opts, err := deleteOptions(c, s.maxBody)
+	if err != nil {
+		return r.about(err, name)
+	}
+	ctx := engine.WithWriteOptions(c.Request().Context(), opts)
+	if err := r.delete(ctx, c.Param("namespace"), name); err != nil {
 		return r.about(err, name)
 	}
 	return c.JSON(http.StatusOK, &metav1.Status{

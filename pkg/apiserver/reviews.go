@@ -37,7 +37,7 @@ var protobufMagic = []byte{0x6b, 0x38, 0x73, 0x00}
 func (s *server) decodeReview(c echo.Context, v interface{ Unmarshal([]byte) error }) error {
 	mt, _, _ := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
 	if mt != "application/vnd.kubernetes.protobuf" {
-		return s.decodeBody(c, v)
+		return s.decodeBody(c, v, nil)
 	}
 	data, err := readBody(c.Request(), s.maxBody)
 	if err != nil {

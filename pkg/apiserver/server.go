@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/util/managedfields"
 
 	"pkgserver.dev/pkgserver/pkg/auth/authn"
 	"pkgserver.dev/pkgserver/pkg/engine"
@@ -59,6 +60,8 @@ type server struct {
 	ready   func() error
 	metrics *metrics
 	auth    Auth
+	// typeConverter gives the field managers the schemas of the served kinds.
+	typeConverter managedfields.TypeConverter
 }
 
 // New returns an Echo instance serving svc under /apis, the discovery
@@ -76,7 +79,7 @@ func New(svc engine.Service, opts Options) *echo.Echo {
 	e.HTTPErrorHandler = s.handleError
 	// Logging wraps recovery so a recovered panic is logged with its 500;
 	// nothing runs before authentication and authorization.
-	e.Use(s.logRequests, s.recoverPanics, s.authenticate, refuseDryRun)
+	e.Use(s.logRequests, s.recoverPanics, s.authenticate)
 
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
 	e.GET("/readyz", s.readyz)
@@ -92,6 +95,11 @@ func New(svc engine.Service, opts Options) *echo.Echo {
 	})
 
 	groups := apiGroups(svc, lim.pkg)
+	tc, err := newTypeConverter(groups)
+	if err != nil {
+		panic(err) // the schemas come from the compiled types
+	}
+	s.typeConverter = tc
 	registerReviews(e, s)
 	registerDiscovery(e, groups)
 	registerOpenAPI(e, groups)

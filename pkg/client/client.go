@@ -1,23 +1,23 @@
 package client
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
 
+	"k8s.io/client-go/rest"
+
 	configapi "pkgserver.dev/pkgserver/api/config/v1alpha1"
 	pkgapi "pkgserver.dev/pkgserver/api/pkg/v1alpha1"
+	"pkgserver.dev/pkgserver/pkg/generated/clientset/versioned"
 )
 
-// Client talks to one pkgserver. It is safe for concurrent use.
+// Client talks to one pkgserver through the generated clientset. It is safe
+// for concurrent use.
 type Client struct {
-	base *url.URL
-	opts options
+	server string
+	cs     versioned.Interface
 }
 
 // New returns a client for the server at baseURL, an http or https URL with
@@ -47,32 +47,54 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 			return nil, err
 		}
 	}
-	return &Client{base: u, opts: o}, nil
+	cfg := &rest.Config{
+		Host: u.String(),
+		ContentConfig: rest.ContentConfig{
+			AcceptContentTypes: "application/json",
+			ContentType:        "application/json",
+		},
+		UserAgent: o.userAgent,
+		// No client-side throttling: a CLI or script makes few calls, and
+		// the server bounds its own load.
+		QPS: -1,
+	}
+	cs, err := versioned.NewForConfigAndClient(cfg, o.client())
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	return &Client{server: u.String(), cs: cs}, nil
+}
+
+// NewFromClientset returns a client over a clientset built elsewhere, for
+// example from a kubeconfig with versioned.NewForConfig.
+func NewFromClientset(server string, cs versioned.Interface) *Client {
+	return &Client{server: server, cs: cs}
 }
 
 // Server returns the base URL the client talks to.
-func (c *Client) Server() string { return c.base.String() }
+func (c *Client) Server() string { return c.server }
+
+// Clientset returns the generated clientset the client works through, for
+// what this package does not wrap (informers: see package
+// pkgserver.dev/pkgserver/pkg/generated/informers/externalversions).
+func (c *Client) Clientset() versioned.Interface { return c.cs }
 
 // Repositories returns the client for Repository objects of namespace ns.
 // An empty ns lists and watches across all namespaces; the other verbs need one.
 func (c *Client) Repositories(ns string) *RepositoryClient {
-	return &RepositoryClient{
-		c: c, group: configapi.Group, version: configapi.Version,
-		plural: configapi.RepositoryResource, namespace: ns,
-		newObj:  func() *configapi.Repository { return new(configapi.Repository) },
-		newList: func() *configapi.RepositoryList { return new(configapi.RepositoryList) },
-	}
+	return &RepositoryClient{typed: c.cs.ConfigV1alpha1().Repositories(ns), group: configGroup, plural: "repositories", namespace: ns,
+		kind: configapi.SchemeGroupVersion.WithKind(configapi.RepositoryKind)}
 }
 
 // PackageRevisions returns the client for PackageRevision objects of namespace ns.
 // An empty ns lists and watches across all namespaces; the other verbs need one.
 func (c *Client) PackageRevisions(ns string) *PackageRevisionClient {
-	return &PackageRevisionClient{Resource: &Resource[*pkgapi.PackageRevision, *pkgapi.PackageRevisionList]{
-		c: c, group: pkgapi.Group, version: pkgapi.Version,
-		plural: pkgapi.PackageRevisionResource, namespace: ns,
-		newObj:  func() *pkgapi.PackageRevision { return new(pkgapi.PackageRevision) },
-		newList: func() *pkgapi.PackageRevisionList { return new(pkgapi.PackageRevisionList) },
-	}}
+	typed := c.cs.PkgV1alpha1().PackageRevisions(ns)
+	return &PackageRevisionClient{
+		Resource: &Resource[*pkgapi.PackageRevision, *pkgapi.PackageRevisionList]{typed: typed, group: pkgGroup, plural: "packagerevisions", namespace: ns,
+			kind: pkgapi.SchemeGroupVersion.WithKind(pkgapi.PackageRevisionKind)},
+		approval: typed,
+	}
 }
 
 // PackageRevisionResources returns the client for PackageRevisionResources
@@ -80,84 +102,6 @@ func (c *Client) PackageRevisions(ns string) *PackageRevisionClient {
 // PackageRevision, so Create and Delete are refused; Get, Update and Patch
 // read and write the files of a revision.
 func (c *Client) PackageRevisionResources(ns string) *PackageRevisionResourcesClient {
-	return &PackageRevisionResourcesClient{
-		c: c, group: pkgapi.Group, version: pkgapi.Version,
-		plural: pkgapi.PackageRevisionResourcesResource, namespace: ns,
-		newObj:  func() *pkgapi.PackageRevisionResources { return new(pkgapi.PackageRevisionResources) },
-		newList: func() *pkgapi.PackageRevisionResourcesList { return new(pkgapi.PackageRevisionResourcesList) },
-	}
-}
-
-// request is one HTTP call to the API.
-type request struct {
-	method      string
-	path        string // absolute path under the base URL, already escaped
-	query       url.Values
-	body        []byte
-	contentType string
-	// what the call is about, for errors decoded from the response
-	group, resource, name string
-}
-
-// url returns the full URL of r.
-func (c *Client) url(r *request) string {
-	u := *c.base
-	u.RawPath = c.base.EscapedPath() + r.path
-	p, err := url.PathUnescape(u.RawPath)
-	if err != nil { // cannot happen: every segment is escaped by pathOf
-		p = u.RawPath
-	}
-	u.Path = p
-	if len(r.query) > 0 {
-		u.RawQuery = r.query.Encode()
-	}
-	return u.String()
-}
-
-// send performs r and returns the response when its status is 2xx; any other
-// status is decoded into an error.
-func (c *Client) send(ctx context.Context, r *request) (*http.Response, error) {
-	var body io.Reader
-	if r.body != nil {
-		body = bytes.NewReader(r.body)
-	}
-	req, err := http.NewRequestWithContext(ctx, r.method, c.url(r), body)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", c.opts.userAgent)
-	if c.opts.user != "" {
-		req.Header.Set(UserHeader, c.opts.user)
-	}
-	if r.body != nil {
-		req.Header.Set("Content-Type", r.contentType)
-	}
-	resp, err := c.opts.httpClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode/100 == 2 {
-		return resp, nil
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	return nil, decodeError(resp.StatusCode, r, data)
-}
-
-// do performs r and decodes a 2xx JSON answer into out, unless out is nil.
-func (c *Client) do(ctx context.Context, r *request, out any) error {
-	resp, err := c.send(ctx, r)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if out == nil {
-		_, _ = io.Copy(io.Discard, resp.Body)
-		return nil
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("%s %s: decoding the response: %w", r.method, c.url(r), err)
-	}
-	return nil
+	return &PackageRevisionResourcesClient{typed: noCreateDelete{c.cs.PkgV1alpha1().PackageRevisionResources(ns)}, group: pkgGroup, plural: "packagerevisionresources", namespace: ns,
+		kind: pkgapi.SchemeGroupVersion.WithKind(pkgapi.PackageRevisionResourcesKind)}
 }

@@ -2,6 +2,12 @@
 // Repository kind of config.pkg.pkgserver.dev/v1alpha1 and the PackageRevision
 // and PackageRevisionResources kinds of pkg.pkgserver.dev/v1alpha1.
 //
+// It is a thin layer over the generated client-go clientset
+// (pkgserver.dev/pkgserver/pkg/generated/clientset/versioned), adding the
+// lifecycle helpers and checks made before a request is sent. Programs that
+// want informers, listers or a kubeconfig use the clientset directly
+// ([Client.Clientset], [NewFromClientset]); see docs/controllers.md.
+//
 // A [Client] hands out one sub-client per kind and namespace:
 //
 //	c, err := client.New("http://127.0.0.1:8080", client.WithUser("alice"))

@@ -196,8 +196,9 @@ func ExampleResource_Patch() {
 func ExampleResource_Watch() {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintln(w, `{"type":"ADDED","object":{"metadata":{"name":"catalog.blueprints..vpc.ws","resourceVersion":"1"},"spec":{"lifecycle":"draft"}}}`)
-		fmt.Fprintln(w, `{"type":"MODIFIED","object":{"metadata":{"name":"catalog.blueprints..vpc.ws","resourceVersion":"2"},"spec":{"lifecycle":"proposed"}}}`)
+		const tm = `"apiVersion":"pkg.pkgserver.dev/v1alpha1","kind":"PackageRevision",`
+		fmt.Fprintln(w, `{"type":"ADDED","object":{`+tm+`"metadata":{"name":"catalog.blueprints..vpc.ws","resourceVersion":"1"},"spec":{"lifecycle":"draft"}}}`)
+		fmt.Fprintln(w, `{"type":"MODIFIED","object":{`+tm+`"metadata":{"name":"catalog.blueprints..vpc.ws","resourceVersion":"2"},"spec":{"lifecycle":"proposed"}}}`)
 	}))
 	defer srv.Close()
 	c, _ := client.New(srv.URL)

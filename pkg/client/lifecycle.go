@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	pkgapi "pkgserver.dev/pkgserver/api/pkg/v1alpha1"
 )
 
@@ -19,6 +21,12 @@ import (
 // Conflict instead of being overwritten.
 type PackageRevisionClient struct {
 	*Resource[*pkgapi.PackageRevision, *pkgapi.PackageRevisionList]
+	approval approvalUpdater
+}
+
+// approvalUpdater is the generated client's method for the approval subresource.
+type approvalUpdater interface {
+	UpdateApproval(ctx context.Context, name string, pr *pkgapi.PackageRevision, opts metav1.UpdateOptions) (*pkgapi.PackageRevision, error)
 }
 
 // ApprovalSubresource is the subresource that publishes and proposes
@@ -28,7 +36,11 @@ const ApprovalSubresource = "approval"
 // UpdateApproval writes pr to the approval subresource (PUT .../{name}/approval),
 // the only way to move a revision to or from published and deletionProposed.
 func (c *PackageRevisionClient) UpdateApproval(ctx context.Context, pr *pkgapi.PackageRevision) (*pkgapi.PackageRevision, error) {
-	return c.put(ctx, pr, ApprovalSubresource)
+	if err := c.check("update approval of", pr.Name); err != nil {
+		return nil, err
+	}
+	out, err := c.approval.UpdateApproval(ctx, pr.Name, pr, metav1.UpdateOptions{})
+	return c.result(out, err, pr.Name)
 }
 
 // Propose moves a draft revision to proposed, with an ordinary update.

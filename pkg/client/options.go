@@ -54,3 +54,32 @@ func WithUserAgent(ua string) Option {
 		return nil
 	}
 }
+
+// client returns the HTTP client to use: the given one, with a transport
+// that sets the User-Agent and user headers (client-go leaves a given
+// client's transport alone).
+func (o options) client() *http.Client {
+	hc := *o.httpClient
+	next := hc.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	hc.Transport = &headers{next: next, userAgent: o.userAgent, user: o.user}
+	return &hc
+}
+
+// headers adds the client's headers to every request.
+type headers struct {
+	next      http.RoundTripper
+	userAgent string
+	user      string
+}
+
+func (h *headers) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("User-Agent", h.userAgent)
+	if h.user != "" {
+		r.Header.Set(UserHeader, h.user)
+	}
+	return h.next.RoundTrip(r)
+}

@@ -2,19 +2,25 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/url"
-	"strconv"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 
 	configapi "pkgserver.dev/pkgserver/api/config/v1alpha1"
 	pkgapi "pkgserver.dev/pkgserver/api/pkg/v1alpha1"
+	typedpkg "pkgserver.dev/pkgserver/pkg/generated/clientset/versioned/typed/pkg/v1alpha1"
+)
+
+const (
+	configGroup = configapi.Group
+	pkgGroup    = pkgapi.Group
 )
 
 // Object is a pointer to a served kind.
@@ -23,14 +29,28 @@ type Object interface {
 	runtime.Object
 }
 
-// Resource is the typed client of one kind in one namespace. Use it through
-// RepositoryClient, PackageRevisionClient and PackageRevisionResourcesClient.
+// typedClient is what the generated client of every kind offers.
+type typedClient[T Object, L runtime.Object] interface {
+	Create(ctx context.Context, obj T, opts metav1.CreateOptions) (T, error)
+	Update(ctx context.Context, obj T, opts metav1.UpdateOptions) (T, error)
+	Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error)
+	List(ctx context.Context, opts metav1.ListOptions) (L, error)
+	Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error)
+	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (T, error)
+}
+
+// Resource is the typed client of one kind in one namespace, a thin layer
+// over the generated clientset that checks what a request needs before
+// sending it. Use it through RepositoryClient, PackageRevisionClient and
+// PackageRevisionResourcesClient.
 type Resource[T Object, L runtime.Object] struct {
-	c                      *Client
-	group, version, plural string
-	namespace              string
-	newObj                 func() T
-	newList                func() L
+	typed         typedClient[T, L]
+	group, plural string
+	namespace     string
+	// kind is set on what comes back: client-go's typed decoding leaves
+	// apiVersion and kind empty, and printed objects need them.
+	kind schema.GroupVersionKind
 }
 
 // RepositoryClient reads and writes Repository objects.
@@ -57,143 +77,164 @@ type ListOptions struct {
 	AllowWatchBookmarks bool
 }
 
-// query returns the URL query of o.
-func (o ListOptions) query() url.Values {
-	q := url.Values{}
-	if o.LabelSelector != "" {
-		q.Set("labelSelector", o.LabelSelector)
+func (o ListOptions) meta() metav1.ListOptions {
+	return metav1.ListOptions{
+		LabelSelector:       o.LabelSelector,
+		FieldSelector:       o.FieldSelector,
+		Limit:               o.Limit,
+		Continue:            o.Continue,
+		ResourceVersion:     o.ResourceVersion,
+		AllowWatchBookmarks: o.AllowWatchBookmarks,
 	}
-	if o.FieldSelector != "" {
-		q.Set("fieldSelector", o.FieldSelector)
-	}
-	if o.Limit > 0 {
-		q.Set("limit", strconv.FormatInt(o.Limit, 10))
-	}
-	if o.Continue != "" {
-		q.Set("continue", o.Continue)
-	}
-	if o.ResourceVersion != "" {
-		q.Set("resourceVersion", o.ResourceVersion)
-	}
-	if o.AllowWatchBookmarks {
-		q.Set("allowWatchBookmarks", "true")
-	}
-	return q
 }
 
 // Namespace returns the namespace of r; empty means all namespaces.
 func (r *Resource[T, L]) Namespace() string { return r.namespace }
 
-// pathOf returns the escaped path of the collection (name == ""), of one
-// object, or of a subresource of one object.
-func (r *Resource[T, L]) pathOf(name, subresource string) string {
-	p := "/apis/" + r.group + "/" + r.version
-	if r.namespace != "" {
-		p += "/namespaces/" + url.PathEscape(r.namespace)
-	}
-	p += "/" + r.plural
-	if name != "" {
-		p += "/" + url.PathEscape(name)
-	}
-	if subresource != "" {
-		p += "/" + subresource
-	}
-	return p
-}
-
-// objectRequest checks what a request on one object needs and builds it.
-func (r *Resource[T, L]) objectRequest(method, name, subresource string) (*request, error) {
+// check refuses, before sending, a request on one object without a
+// namespace or a name.
+func (r *Resource[T, L]) check(verb, name string) error {
 	if r.namespace == "" {
-		return nil, fmt.Errorf("client: %s %s %q: a namespace is required", method, r.plural, name)
+		return fmt.Errorf("client: %s %s %q: a namespace is required", verb, r.plural, name)
 	}
 	if name == "" {
-		return nil, fmt.Errorf("client: %s %s: a name is required", method, r.plural)
+		return fmt.Errorf("client: %s %s: a name is required", verb, r.plural)
 	}
-	return &request{method: method, path: r.pathOf(name, subresource), group: r.group, resource: r.plural, name: name}, nil
+	return nil
 }
 
 // List returns the objects that opts selects. When the answer is paged
 // (opts.Limit), the list's Continue field fetches the next page.
 func (r *Resource[T, L]) List(ctx context.Context, opts ListOptions) (L, error) {
-	out := r.newList()
-	req := &request{method: http.MethodGet, path: r.pathOf("", ""), query: opts.query(), group: r.group, resource: r.plural}
-	if err := r.c.do(ctx, req, out); err != nil {
-		var zero L
-		return zero, err
+	out, err := r.typed.List(ctx, opts.meta())
+	if err != nil {
+		return out, r.about(err, "")
 	}
+	out.GetObjectKind().SetGroupVersionKind(r.kind.GroupVersion().WithKind(r.kind.Kind + "List"))
+	_ = meta.EachListItem(out, func(o runtime.Object) error {
+		o.GetObjectKind().SetGroupVersionKind(r.kind)
+		return nil
+	})
 	return out, nil
 }
 
 // Get returns the object called name.
 func (r *Resource[T, L]) Get(ctx context.Context, name string) (T, error) {
-	return r.call(ctx, http.MethodGet, name, "", nil, "")
+	if err := r.check("get", name); err != nil {
+		var zero T
+		return zero, err
+	}
+	out, err := r.typed.Get(ctx, name, metav1.GetOptions{})
+	return r.result(out, err, name)
 }
 
 // Create creates obj (POST) and returns it as stored.
 func (r *Resource[T, L]) Create(ctx context.Context, obj T) (T, error) {
-	var zero T
 	if r.namespace == "" {
+		var zero T
 		return zero, fmt.Errorf("client: create %s: a namespace is required", r.plural)
 	}
-	body, err := json.Marshal(obj)
-	if err != nil {
-		return zero, err
-	}
-	out := r.newObj()
-	req := &request{method: http.MethodPost, path: r.pathOf("", ""), body: body, contentType: "application/json",
-		group: r.group, resource: r.plural, name: obj.GetName()}
-	if err := r.c.do(ctx, req, out); err != nil {
-		return zero, err
-	}
-	return out, nil
+	out, err := r.typed.Create(ctx, obj, metav1.CreateOptions{})
+	return r.result(out, err, obj.GetName())
 }
 
 // Update replaces obj (PUT) and returns it as stored. obj.ResourceVersion,
 // when set, must be the current one or the server answers 409 Conflict.
 func (r *Resource[T, L]) Update(ctx context.Context, obj T) (T, error) {
-	return r.put(ctx, obj, "")
-}
-
-// put writes obj to the object or one of its subresources.
-func (r *Resource[T, L]) put(ctx context.Context, obj T, subresource string) (T, error) {
-	var zero T
-	body, err := json.Marshal(obj)
-	if err != nil {
+	if err := r.check("update", obj.GetName()); err != nil {
+		var zero T
 		return zero, err
 	}
-	return r.call(ctx, http.MethodPut, obj.GetName(), subresource, body, "application/json")
+	out, err := r.typed.Update(ctx, obj, metav1.UpdateOptions{})
+	return r.result(out, err, obj.GetName())
 }
 
 // Patch changes the object called name with data, a patch of type pt:
-// types.MergePatchType (RFC 7386) or types.JSONPatchType (RFC 6902).
+// types.MergePatchType (RFC 7386), types.JSONPatchType (RFC 6902) or
+// types.ApplyYAMLPatchType (server-side apply; use the clientset for its
+// PatchOptions.FieldManager).
 func (r *Resource[T, L]) Patch(ctx context.Context, name string, pt types.PatchType, data []byte) (T, error) {
 	var zero T
 	if pt == "" {
 		return zero, errors.New("client: patch: a patch type is required")
 	}
-	return r.call(ctx, http.MethodPatch, name, "", data, string(pt))
+	if err := r.check("patch", name); err != nil {
+		return zero, err
+	}
+	out, err := r.typed.Patch(ctx, name, pt, data, metav1.PatchOptions{})
+	return r.result(out, err, name)
 }
 
 // Delete deletes the object called name.
 func (r *Resource[T, L]) Delete(ctx context.Context, name string) error {
-	req, err := r.objectRequest(http.MethodDelete, name, "")
-	if err != nil {
+	if err := r.check("delete", name); err != nil {
 		return err
 	}
-	return r.c.do(ctx, req, nil)
+	return r.about(r.typed.Delete(ctx, name, metav1.DeleteOptions{}), name)
 }
 
-// call sends one request about one object and decodes the object answered.
-func (r *Resource[T, L]) call(ctx context.Context, method, name, subresource string, body []byte, contentType string) (T, error) {
-	var zero T
-	req, err := r.objectRequest(method, name, subresource)
+// Watch streams the changes to the objects opts selects (GET ?watch=true).
+// Event objects are of the client's kind (for example *pkgapi.PackageRevision),
+// or a *metav1.Status for watch.Error events; a 410 Gone Status there means
+// opts.ResourceVersion is too old: list again and watch from the list's
+// resourceVersion. The result channel closes when the server ends the stream,
+// when ctx is done or when Stop is called. For a cache of objects kept up to
+// date, use the informers of pkg/generated/informers instead.
+func (r *Resource[T, L]) Watch(ctx context.Context, opts ListOptions) (watch.Interface, error) {
+	w, err := r.typed.Watch(ctx, opts.meta())
 	if err != nil {
-		return zero, err
+		return nil, r.about(err, "")
 	}
-	req.body, req.contentType = body, contentType
-	out := r.newObj()
-	if err := r.c.do(ctx, req, out); err != nil {
-		return zero, err
+	return newQuietWatch(ctx, w), nil
+}
+
+// result finishes the answer of a call about the object name: its kind
+// set, or the error's details completed.
+func (r *Resource[T, L]) result(out T, err error, name string) (T, error) {
+	if err != nil {
+		return out, r.about(err, name)
 	}
+	out.GetObjectKind().SetGroupVersionKind(r.kind)
 	return out, nil
+}
+
+// about completes the details of a Status error from the request, when the
+// server (or a proxy before it) left them out.
+func (r *Resource[T, L]) about(err error, name string) error {
+	var se *apierrors.StatusError
+	if !errors.As(err, &se) {
+		return err
+	}
+	d := se.ErrStatus.Details
+	if d == nil {
+		d = &metav1.StatusDetails{}
+		se.ErrStatus.Details = d
+	}
+	if d.Name == "" {
+		d.Name = name
+	}
+	if d.Group == "" {
+		d.Group = r.group
+	}
+	if d.Kind == "" {
+		d.Kind = r.plural
+	}
+	return err
+}
+
+// errNoCreateDelete: contents come and go with their PackageRevision.
+var errNoCreateDelete = errors.New("client: packagerevisionresources are created and deleted with their PackageRevision")
+
+// noCreateDelete completes the generated client of PackageRevisionResources,
+// which has no create or delete, to the common typedClient.
+type noCreateDelete struct {
+	typedpkg.PackageRevisionResourcesInterface
+}
+
+func (noCreateDelete) Create(context.Context, *pkgapi.PackageRevisionResources, metav1.CreateOptions) (*pkgapi.PackageRevisionResources, error) {
+	return nil, errNoCreateDelete
+}
+
+func (noCreateDelete) Delete(context.Context, string, metav1.DeleteOptions) error {
+	return errNoCreateDelete
 }

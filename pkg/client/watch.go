@@ -2,75 +2,56 @@ package client
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
-	"net/http"
+	"sync"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 )
 
-// Watch streams the changes to the objects opts selects (GET ?watch=true).
-// Event objects are of the client's kind (for example *pkgapi.PackageRevision),
-// or a *metav1.Status for watch.Error events; a 410 Gone Status there means
-// opts.ResourceVersion is too old: list again and watch from the list's
-// resourceVersion. The result channel closes when the server ends the stream,
-// when ctx is done or when Stop is called.
-func (r *Resource[T, L]) Watch(ctx context.Context, opts ListOptions) (watch.Interface, error) {
-	q := opts.query()
-	q.Set("watch", "true")
-	req := &request{method: http.MethodGet, path: r.pathOf("", ""), query: q, group: r.group, resource: r.plural}
-	resp, err := r.c.send(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	d := &watchDecoder[T]{ctx: ctx, body: resp.Body, dec: json.NewDecoder(resp.Body), newObj: r.newObj}
-	reporter := apierrors.NewClientErrorReporter(http.StatusInternalServerError, http.MethodGet, "ClientWatchDecoding")
-	return watch.NewStreamWatcher(d, reporter), nil
+// quietWatch passes a watch's events on, except the ERROR event client-go
+// makes of a stream its caller ended (Stop, or ctx done): the caller knows,
+// so the channel just closes.
+type quietWatch struct {
+	w    watch.Interface
+	ctx  context.Context
+	out  chan watch.Event
+	stop chan struct{}
+	once sync.Once
 }
 
-// watchEvent is one event of a Kubernetes watch stream (metav1.WatchEvent).
-type watchEvent struct {
-	Type   watch.EventType `json:"type"`
-	Object json.RawMessage `json:"object"`
+func newQuietWatch(ctx context.Context, w watch.Interface) *quietWatch {
+	q := &quietWatch{w: w, ctx: ctx, out: make(chan watch.Event), stop: make(chan struct{})}
+	go q.run()
+	return q
 }
 
-// watchDecoder reads a stream of JSON watch events, one after the other.
-type watchDecoder[T Object] struct {
-	ctx    context.Context
-	body   io.ReadCloser
-	dec    *json.Decoder
-	newObj func() T
-}
-
-// Decode implements watch.Decoder.
-func (d *watchDecoder[T]) Decode() (watch.EventType, runtime.Object, error) {
-	var ev watchEvent
-	if err := d.dec.Decode(&ev); err != nil {
-		if d.ctx.Err() != nil {
-			return "", nil, io.EOF // the caller is done: end quietly
+func (q *quietWatch) run() {
+	defer close(q.out)
+	for ev := range q.w.ResultChan() {
+		if ev.Type == watch.Error && q.ended() {
+			continue
 		}
-		return "", nil, err
-	}
-	switch ev.Type {
-	case watch.Added, watch.Modified, watch.Deleted, watch.Bookmark:
-		obj := d.newObj()
-		if err := json.Unmarshal(ev.Object, obj); err != nil {
-			return "", nil, fmt.Errorf("decoding the object of a %s event: %w", ev.Type, err)
+		select {
+		case q.out <- ev:
+		case <-q.stop:
+			// Drain, so the underlying watcher is never blocked on us.
 		}
-		return ev.Type, obj, nil
-	case watch.Error:
-		st := &metav1.Status{}
-		if err := json.Unmarshal(ev.Object, st); err != nil {
-			return "", nil, fmt.Errorf("decoding the Status of an ERROR event: %w", err)
-		}
-		return ev.Type, st, nil
 	}
-	return "", nil, fmt.Errorf("unknown watch event type %q", ev.Type)
 }
 
-// Close implements watch.Decoder.
-func (d *watchDecoder[T]) Close() { _ = d.body.Close() }
+func (q *quietWatch) ended() bool {
+	select {
+	case <-q.stop:
+		return true
+	default:
+		return q.ctx.Err() != nil
+	}
+}
+
+// Stop implements watch.Interface.
+func (q *quietWatch) Stop() {
+	q.once.Do(func() { close(q.stop) })
+	q.w.Stop()
+}
+
+// ResultChan implements watch.Interface.
+func (q *quietWatch) ResultChan() <-chan watch.Event { return q.out }

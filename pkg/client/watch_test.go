@@ -15,11 +15,13 @@ import (
 )
 
 func TestWatchEvents(t *testing.T) {
-	stream := `{"type":"ADDED","object":{"kind":"Repository","metadata":{"name":"a","resourceVersion":"1"}}}
-{"type":"MODIFIED","object":{"metadata":{"name":"a","resourceVersion":"2"},"spec":{"deployment":true}}}
-{"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"3"}}}
-{"type":"DELETED","object":{"metadata":{"name":"a","resourceVersion":"4"}}}
-{"type":"ERROR","object":{"kind":"Status","status":"Failure","reason":"Expired","code":410,"message":"too old resource version"}}
+	// Every object names its apiVersion and kind, as the server sends them.
+	const tm = `"apiVersion":"config.pkg.pkgserver.dev/v1alpha1","kind":"Repository",`
+	stream := `{"type":"ADDED","object":{` + tm + `"metadata":{"name":"a","resourceVersion":"1"}}}
+{"type":"MODIFIED","object":{` + tm + `"metadata":{"name":"a","resourceVersion":"2"},"spec":{"deployment":true}}}
+{"type":"BOOKMARK","object":{` + tm + `"metadata":{"resourceVersion":"3"}}}
+{"type":"DELETED","object":{` + tm + `"metadata":{"name":"a","resourceVersion":"4"}}}
+{"type":"ERROR","object":{"apiVersion":"v1","kind":"Status","status":"Failure","reason":"Expired","code":410,"message":"too old resource version"}}
 `
 	c := newTestClient(t, &recorder{code: 200, body: stream})
 	w, err := c.Repositories("ns1").Watch(context.Background(), ListOptions{})
@@ -75,7 +77,8 @@ func TestWatchRefused(t *testing.T) {
 type hang struct{}
 
 func (hang) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	fmt.Fprintln(w, `{"type":"ADDED","object":{"metadata":{"name":"a"}}}`)
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintln(w, `{"type":"ADDED","object":{"apiVersion":"config.pkg.pkgserver.dev/v1alpha1","kind":"Repository","metadata":{"name":"a"}}}`)
 	w.(http.Flusher).Flush()
 	<-r.Context().Done()
 }

@@ -102,7 +102,7 @@ func (c *Console) lifecycle(v *visit) error {
 	}
 	ctx := v.r.Context()
 	if action == deleteAction {
-		if err := v.api.deleteRevision(ctx, ns, name); err != nil {
+		if err := v.api.deleteRevision(ctx, ns, name, pr.ResourceVersion); err != nil {
 			return err
 		}
 		return v.redirect(withDone(nsURL(ns, "revisions"), t.done))

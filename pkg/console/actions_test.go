@@ -156,6 +156,13 @@ func TestLifecycle(t *testing.T) {
 	step(erin, f.draft, "withdraw", false, pkgapi.LifecycleDraft)
 	step(erin, f.draft, "propose", false, pkgapi.LifecycleProposed)
 	step(alice, f.draft, "reject", false, pkgapi.LifecycleDraft)
+	managers := map[string]bool{}
+	for _, m := range s.get(f.draft).ManagedFields {
+		managers[m.Manager] = true
+	}
+	if !managers["pkgserver-console"] {
+		t.Errorf("the console's writes are not its own in managedFields: %v", managers)
+	}
 
 	// Irreversible steps need the confirmation page's field.
 	p := alice.form(rev(f.v2, "/lifecycle"), "action", "approve", "rv", s.get(f.v2).ResourceVersion)
@@ -171,6 +178,7 @@ func TestLifecycle(t *testing.T) {
 	if pr := s.get(f.v2); pr.Status.PublishedBy != "alice" || pr.Spec.PackageRevID.Revision != "v2" {
 		t.Fatalf("published by %q as %q", pr.Status.PublishedBy, pr.Spec.PackageRevID.Revision)
 	}
+
 	step(alice, f.v2, "propose-deletion", true, pkgapi.LifecycleDeletionProposed)
 	step(alice, f.v2, "keep", false, pkgapi.LifecyclePublished)
 	step(erin, f.draft, "delete", true, "")

@@ -43,6 +43,11 @@ func (c *caller) request(ctx context.Context, method, path string, q url.Values,
 	inner, cancel := context.WithCancel(context.Background())
 	stop := context.AfterFunc(ctx, cancel)
 	u := url.URL{Path: path}
+	if method == http.MethodPost || method == http.MethodPut {
+		// Writes are the console's in managedFields, not the browser's.
+		q = cloneValues(q)
+		q.Set("fieldManager", userAgent)
+	}
 	if len(q) > 0 {
 		u.RawQuery = q.Encode()
 	}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 
 	configapi "pkgserver.dev/pkgserver/api/config/v1alpha1"
@@ -143,8 +144,12 @@ func (c *caller) updateRevision(ctx context.Context, pr *pkgapi.PackageRevision,
 	return &out, c.do(ctx, http.MethodPut, revisionPath(pr.Namespace, pr.Name, sub...), nil, pr, &out)
 }
 
-func (c *caller) deleteRevision(ctx context.Context, ns, name string) error {
-	return c.do(ctx, http.MethodDelete, revisionPath(ns, name), nil, nil, nil)
+// deleteRevision deletes a revision if it is still at resourceVersion rv
+// (a precondition of the DeleteOptions: a changed revision is a 409).
+func (c *caller) deleteRevision(ctx context.Context, ns, name, rv string) error {
+	opts := metav1.DeleteOptions{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "DeleteOptions"},
+		Preconditions: &metav1.Preconditions{ResourceVersion: &rv}}
+	return c.do(ctx, http.MethodDelete, revisionPath(ns, name), nil, opts, nil)
 }
 
 func (c *caller) updateResources(ctx context.Context, prr *pkgapi.PackageRevisionResources) error {

@@ -81,6 +81,8 @@ func toPackageRevision(rs *repoState, p *pkgState, r *rev, latest int) pkgapi.Pa
 }
 
 func toResources(pr pkgapi.PackageRevision, files map[string]string) pkgapi.PackageRevisionResources {
+	// The field owners are the revision's, not of its contents.
+	pr.ManagedFields = nil
 	return pkgapi.PackageRevisionResources{
 		TypeMeta:   metav1.TypeMeta{APIVersion: pkgapi.SchemeGroupVersion.String(), Kind: pkgapi.PackageRevisionResourcesKind},
 		ObjectMeta: pr.ObjectMeta,

@@ -793,7 +793,12 @@ func (e *Engine) UpdatePackageRevisionStatus(ctx context.Context, in *pkgapi.Pac
 			conds[i].Reason = "Set"
 		}
 	}
-	if equalJSON(conds, s.rev.meta.Conditions) || len(conds) == 0 && len(s.rev.meta.Conditions) == 0 {
+	managed := s.rev.meta.ManagedFields
+	if in.ManagedFields != nil {
+		managed = in.ManagedFields
+	}
+	same := equalJSON(conds, s.rev.meta.Conditions) || len(conds) == 0 && len(s.rev.meta.Conditions) == 0
+	if same && equalJSON(managed, s.rev.meta.ManagedFields) {
 		pr := s.pr()
 		return &pr, nil
 	}
@@ -802,5 +807,6 @@ func (e *Engine) UpdatePackageRevisionStatus(ctx context.Context, in *pkgapi.Pac
 	}
 	meta := s.rev.meta
 	meta.Conditions = conds
+	meta.ManagedFields = managed
 	return e.rewrite(ctx, t, s, meta, nil)
 }

@@ -16,10 +16,11 @@ const (
 	RepositoryTypeOCI = "oci"
 )
 
-// SchemeGroupVersion is the group and version of this package.
-var SchemeGroupVersion = metav1.GroupVersion{Group: Group, Version: Version}
-
 // Repository is a namespace of an OCI registry that holds packages.
+// +genclient
+// +genclient:noStatus
+// +genclient:skipVerbs=deleteCollection
+// +genclient:method=Refresh,verb=create,subresource=refresh,input=Repository,result=Repository
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 type Repository struct {
 	metav1.TypeMeta `json:",inline"`
@@ -75,6 +76,8 @@ type RepositoryStatus struct {
 	// Address is the registry namespace in use, `host[:port]/prefix`.
 	Address string `json:"address,omitempty"`
 	// Conditions: Ready is False with the error when listing the registry failed.
+	// +listType=map
+	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 	// PackageCount is how many packages of the repository the server knows.
 	PackageCount int `json:"packageCount,omitempty"`

@@ -1,3 +1,4 @@
 // +k8s:deepcopy-gen=package
+// +groupName=pkg.pkgserver.dev
 
 package v1alpha1

@@ -22,9 +22,6 @@ const (
 	CatalogTarget = "catalog"
 )
 
-// SchemeGroupVersion is the group and version of this package.
-var SchemeGroupVersion = metav1.GroupVersion{Group: Group, Version: Version}
-
 // Lifecycle is the state of a package revision.
 type Lifecycle string
 
@@ -53,6 +50,9 @@ const (
 )
 
 // PackageRevision is the metadata view of one revision of one package.
+// +genclient
+// +genclient:skipVerbs=deleteCollection
+// +genclient:method=UpdateApproval,verb=update,subresource=approval,input=PackageRevision,result=PackageRevision
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 type PackageRevision struct {
 	metav1.TypeMeta `json:",inline"`
@@ -94,6 +94,8 @@ type PackageRevisionSpec struct {
 	// Upstream is the revision this one was cloned from, if any.
 	Upstream *Upstream `json:"upstream,omitempty"`
 	// ReadinessGates name conditions that must be True before approval.
+	// +listType=map
+	// +listMapKey=conditionType
 	ReadinessGates []ReadinessGate `json:"readinessGates,omitempty"`
 }
 
@@ -174,8 +176,11 @@ type PackageRevisionStatus struct {
 	PublishedBy      string       `json:"publishedBy,omitempty"`
 	PublishTimestamp *metav1.Time `json:"publishTimestamp,omitempty"`
 	// UpstreamLock pins the exact upstream artifact a clone came from.
-	UpstreamLock *UpstreamLock      `json:"upstreamLock,omitempty"`
-	Conditions   []metav1.Condition `json:"conditions,omitempty"`
+	UpstreamLock *UpstreamLock `json:"upstreamLock,omitempty"`
+	// Conditions are set through the status subresource (readiness gates, external checks).
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
 	// OCI locates the artifact that holds this revision.
 	OCI *OCIStatus `json:"oci,omitempty"`
 	// UpgradeAvailable names the newest published revision of the upstream
@@ -216,6 +221,9 @@ type PackageRevisionList struct {
 }
 
 // PackageRevisionResources is the content view of a revision.
+// +genclient
+// +genclient:noStatus
+// +genclient:skipVerbs=create,delete,deleteCollection
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 type PackageRevisionResources struct {
 	metav1.TypeMeta `json:",inline"`
@@ -233,6 +241,8 @@ type PackageRevisionResourcesSpec struct {
 	// PackageRevID is the identity of the revision (read only).
 	PackageRevID PackageRevID `json:"packageRevID,omitempty"`
 	// Resources maps a relative, clean, forward-slash path to the file's text.
+	// Server-side apply replaces the whole map: the applied files are the package.
+	// +mapType=atomic
 	Resources map[string]string `json:"resources,omitempty"`
 }
 

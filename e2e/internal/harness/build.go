@@ -100,3 +100,16 @@ func tail(s string, n int) string {
 	}
 	return "…" + s[len(s)-n:]
 }
+
+// BuildExample compiles examples/<name> of the module at root, a Go module
+// of its own, into dir and returns the binary's path.
+func BuildExample(root, dir, name string) (string, error) {
+	bin := filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Dir = filepath.Join(root, "examples", name)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build examples/%s: %v\n%s", name, err, out)
+	}
+	return bin, nil
+}

@@ -26,6 +26,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	configapi "pkgserver.dev/pkgserver/api/config/v1alpha1"
 	pkgapi "pkgserver.dev/pkgserver/api/pkg/v1alpha1"
@@ -490,7 +491,7 @@ func sorted[T any](m map[key]*T) []*T {
 	return out
 }
 
-func listMeta(gv metav1.GroupVersion, kind string) metav1.TypeMeta {
+func listMeta(gv schema.GroupVersion, kind string) metav1.TypeMeta {
 	return metav1.TypeMeta{APIVersion: gv.String(), Kind: kind + "List"}
 }
 
