@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"encoding/pem"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,6 +20,7 @@ import (
 	configapi "pkgserver.dev/pkgserver/api/config/v1alpha1"
 	pkgapi "pkgserver.dev/pkgserver/api/pkg/v1alpha1"
 	"pkgserver.dev/pkgserver/e2e/internal/harness"
+	"pkgserver.dev/pkgserver/internal/authtest"
 )
 
 // envUpdateScreenshots, set to 1, makes TestConsole write the screenshots
@@ -55,6 +58,23 @@ func eval[T any](tb *tab, js string) T {
 		tb.t.Fatalf("evaluate %s: %v", js, err)
 	}
 	return v
+}
+
+// waitFor waits until a JavaScript condition holds, across navigations
+// (which end the evaluations under way).
+func (tb *tab) waitFor(js string) {
+	tb.t.Helper()
+	deadline := time.Now().Add(stepTimeout)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(tb.ctx, time.Second)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	tb.t.Fatalf("%s never held; page:\n%s", js, tb.text())
 }
 
 // text is the address and text of the page, for failure messages.
@@ -208,9 +228,22 @@ func TestConsole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newSecureEnv(t)
+	// The OIDC sign-in comes back to localhost, another site than the
+	// issuer's 127.0.0.1, as a real issuer is another site.
+	addr, err := harness.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	atLocalhost := "https://localhost:" + port
+	e := newSecureEnv(t, func(o *harness.Options) {
+		o.Listen = addr
+		o.Args = append(o.Args, "--oidc-redirect-url", atLocalhost+"/ui/oidc/callback")
+	})
 	v1 := consoleData(t, e)
-	browser := harness.StartBrowser(t, harness.BrowserOptions{Bin: bin, TrustCertFiles: []string{e.certFile}})
+	issuerCert := filepath.Join(t.TempDir(), "issuer.pem")
+	authtest.WriteFile(t, issuerCert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: e.issuer.Server.Certificate().Raw}))
+	browser := harness.StartBrowser(t, harness.BrowserOptions{Bin: bin, TrustCertFiles: []string{e.certFile, issuerCert}})
 	newTab := func(t *testing.T) *tab { return &tab{t: t, ctx: browser.Tab(t), base: e.srv.URL} }
 	list := "/ui/namespaces/" + secNS + "/revisions"
 	draft := "eu.sites.apps.web.initial"
@@ -296,7 +329,6 @@ func TestConsole(t *testing.T) {
 		// The editor's open page shows the publication too.
 		erin.t = t
 		erin.waitText(".state", "published")
-		alice.screenshot("published")
 		alice.open(list + "/" + v1 + "/history")
 		alice.waitText("td", draft)
 		alice.screenshot("history")
@@ -399,5 +431,27 @@ func TestConsole(t *testing.T) {
 			}
 		}
 		t.Logf("%d requests, all to the servers under test", len(reqs))
+	})
+
+	// Last: this one visits the issuer, on purpose.
+	t.Run("OIDC sign-in at the issuer, with PKCE", func(t *testing.T) {
+		e.issuer.Login(authtest.Claims{Subject: "42", Email: "dana@example.com", Groups: []string{"editors"}}, "")
+		dana := &tab{t: t, ctx: browser.Tab(t), base: atLocalhost}
+		dana.open(list)
+		if p := dana.path(); !strings.HasPrefix(p, "/ui/signin?") {
+			t.Fatalf("not sent to sign in: %s", p)
+		}
+		dana.click(`a[href^="/ui/oidc/login"]`)
+		// The issuer sends the browser back; the console's page then goes on
+		// by itself (a meta refresh), so its SameSite=Strict cookie is sent.
+		dana.waitFor(`location.pathname === "/ui/namespaces/sec/revisions" && document.readyState === "complete"`)
+		dana.waitText(".who .user", "dana@example.com")
+		if exchanges, _ := e.issuer.Counts(); exchanges != 1 {
+			t.Fatalf("%d codes exchanged", exchanges)
+		}
+		dana.open(list + "/" + draft)
+		if !dana.has(`a[href$="/new/clone"]`) {
+			t.Fatalf("dana (group oidc:editors) sees no clone action:\n%s", dana.text())
+		}
 	})
 }
