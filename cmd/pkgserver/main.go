@@ -11,6 +11,7 @@ import (
 	_ "net/http/pprof"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -37,6 +38,25 @@ func limitFlags(l *server.Limits) {
 	flag.IntVar(&l.MaxTagsPerPush, "max-tags-per-push", d.MaxTagsPerPush, "most ?tag= parameters of a /v2/ manifest PUT (MANIFEST_INVALID)")
 }
 
+// replicaFlags registers how replicas coordinate (docs/operations.md,
+// "Running several replicas"); etcd flags are kube-apiserver's.
+func replicaFlags(fs *flag.FlagSet, r *server.Replicas) {
+	fs.Func("etcd-servers", "comma-separated etcd client URLs; several replicas coordinate through them (default: one replica, no etcd)", func(v string) error {
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				r.EtcdServers = append(r.EtcdServers, s)
+			}
+		}
+		return nil
+	})
+	fs.StringVar(&r.EtcdPrefix, "etcd-prefix", "/pkgserver", "prefix of every key pkgserver keeps in etcd")
+	fs.StringVar(&r.EtcdCAFile, "etcd-cafile", "", "CA bundle to verify etcd's certificate")
+	fs.StringVar(&r.EtcdCertFile, "etcd-certfile", "", "client certificate for etcd")
+	fs.StringVar(&r.EtcdKeyFile, "etcd-keyfile", "", "key of --etcd-certfile")
+	fs.StringVar(&r.ConfigRegistry, "config-registry", "", "host[:port]/path of a registry that keeps the Repository objects (default: the embedded store); required with --etcd-servers")
+	fs.BoolVar(&r.ConfigRegistryPlainHTTP, "config-registry-plain-http", false, "reach --config-registry over HTTP")
+}
+
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "gc" {
 		os.Exit(gcMain(os.Args[2:]))
@@ -57,6 +77,7 @@ func main() {
 	pprofAddr := flag.String("pprof-listen", "", "serve Go's net/http/pprof on this address (off when empty)")
 	securityFlags(flag.CommandLine, &cfg.Security)
 	consoleFlags(flag.CommandLine, &cfg.Console)
+	replicaFlags(flag.CommandLine, &cfg.Replicas)
 	flag.Parse()
 	if cfg.GCGracePeriod <= 0 {
 		fmt.Fprintln(os.Stderr, "pkgserver: --gc-grace-period must be positive")

@@ -76,3 +76,15 @@ type Held interface {
 // ErrLockLost is returned by Publish when the lock was lost (with etcd: the
 // lease expired); nothing was written.
 var ErrLockLost = errors.New("coordination lock lost")
+
+// ErrCompacted ends a feed that cannot resume where it stood: that part of
+// the history is gone. The follower loads the state again.
+var ErrCompacted = errors.New("feed history compacted")
+
+// Historian is implemented by coordinators that may keep the whole history
+// of the feed. A replica that replays it from the start holds exactly the
+// objects and resourceVersions every other replica holds.
+type Historian interface {
+	// FullHistory reports whether the feed can be replayed from the start.
+	FullHistory(ctx context.Context) (bool, error)
+}

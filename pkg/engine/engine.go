@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"pkgserver.dev/pkgserver/pkg/coord"
 	"pkgserver.dev/pkgserver/pkg/coord/local"
 	"pkgserver.dev/pkgserver/pkg/errdef"
+	"pkgserver.dev/pkgserver/pkg/format"
 	"pkgserver.dev/pkgserver/pkg/krm"
 	"pkgserver.dev/pkgserver/pkg/store"
 )
@@ -38,6 +40,16 @@ type Options struct {
 	ValidateRepository func(*configapi.Repository) error
 	// Config is where Repository objects live; nil means Embedded.
 	Config store.Store
+	// ConfigRepository is the OCI repository of Config that holds them;
+	// empty means ConfigRepository.
+	ConfigRepository string
+	// Shared says several replicas share the registries through the
+	// coordinator: a Repository must then name a registry they all reach.
+	Shared bool
+	// ReplicaID names this replica in the writer leases it keeps in remote
+	// registries without a shared coordinator; kept in the data directory,
+	// so a restart takes its own lease back at once. Empty: a random one.
+	ReplicaID string
 	// Coordinator orders changes and serialises writers; nil means an
 	// in-memory local coordinator (nothing survives a restart).
 	Coordinator coord.Coordinator
@@ -78,7 +90,8 @@ type Engine struct {
 	stop     context.CancelFunc
 	done     chan struct{}
 
-	blobs sync.Map // lock key + "@" + digest of blobs known to be stored
+	blobs  sync.Map // lock key + "@" + digest of blobs known to be stored
+	leases *leases
 }
 
 var _ Service = (*Engine)(nil)
@@ -111,11 +124,12 @@ func New(opts Options) (*Engine, error) {
 		opts:    opts,
 		log:     opts.Logger,
 		coord:   opts.Coordinator,
-		config:  &objectStore{store: opts.Config, repo: ConfigRepository},
+		config:  &objectStore{store: opts.Config, repo: cmp.Or(opts.ConfigRepository, ConfigRepository)},
 		cache:   newCache(opts.Package),
 		remotes: map[string]store.Store{},
 		ready:   make(chan struct{}),
 		done:    make(chan struct{}),
+		leases:  newLeases(opts.ReplicaID),
 	}, nil
 }
 
@@ -123,32 +137,19 @@ func New(opts Options) (*Engine, error) {
 // interrupted, and scans every registry once. It returns when the engine is
 // ready to serve; the feed is followed until Close.
 func (e *Engine) Start(ctx context.Context) error {
-	seq, recs, err := e.coord.Load(ctx, "")
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	e.stop = stop
+	feed, clean, err := e.startIndex(ctx, runCtx)
 	if err != nil {
-		return fmt.Errorf("load coordination state: %w", err)
+		stop()
+		e.stop = nil
+		return err
 	}
-	cp, clean := e.readCheckpoint(ctx, seq)
-	if cp != nil {
-		e.idx = newIndex(e.opts.WatchWindow, cp.Seq, e.log)
-		e.idx.restore(cp, e.newRepoState)
-	} else {
-		// Watches can resume from what this replica has seen itself, so
-		// the window starts after the loaded state.
-		e.idx = newIndex(e.opts.WatchWindow, seq, e.log)
-	}
-	e.apply(ctx, coord.Batch{Seq: seq, Records: recs})
 	if e.opts.StateDir != "" {
 		if err := setDirty(e.opts.StateDir, true); err != nil {
 			return fmt.Errorf("checkpoint: %w", err)
 		}
 	}
-	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	feed, err := e.coord.Watch(runCtx, seq)
-	if err != nil {
-		stop()
-		return fmt.Errorf("follow the change feed: %w", err)
-	}
-	e.stop = stop
 	go e.follow(runCtx, feed)
 	if clean {
 		// The checkpoint is what the registries held at the last clean
@@ -172,7 +173,66 @@ func (e *Engine) Start(ctx context.Context) error {
 	if e.opts.StateDir != "" {
 		go e.checkpointLoop(runCtx)
 	}
+	go e.renewLeases(runCtx)
 	return nil
+}
+
+// startIndex builds the index and returns the feed that follows it. A
+// coordinator that keeps the whole history is replayed from the start, so
+// this replica's objects and resourceVersions are every other's; otherwise
+// the index comes from the checkpoint (if any) and the current state.
+// clean reports that the index is already what the registries hold.
+func (e *Engine) startIndex(ctx, runCtx context.Context) (coord.Feed, bool, error) {
+	if h, ok := e.coord.(coord.Historian); ok {
+		full, err := h.FullHistory(ctx)
+		if err != nil {
+			return nil, false, err
+		}
+		if full {
+			e.idx = newIndex(e.opts.WatchWindow, 0, e.log)
+			feed, err := e.coord.Watch(runCtx, 0)
+			if err != nil {
+				return nil, false, fmt.Errorf("follow the change feed: %w", err)
+			}
+			cur, err := e.coord.Current(ctx)
+			if err != nil {
+				return nil, false, err
+			}
+			// Apply the history here, before serving.
+			for e.idx.current() < cur {
+				select {
+				case b, ok := <-feed.C():
+					if !ok {
+						return nil, false, fmt.Errorf("replay the change feed: %w", feed.Err())
+					}
+					e.apply(ctx, b)
+				case <-ctx.Done():
+					return nil, false, ctx.Err()
+				}
+			}
+			return feed, false, nil
+		}
+		e.log.Warn("the coordinator's history is compacted: this replica starts from the current state, and its resourceVersions of objects unchanged since may differ from other replicas'")
+	}
+	seq, recs, err := e.coord.Load(ctx, "")
+	if err != nil {
+		return nil, false, fmt.Errorf("load coordination state: %w", err)
+	}
+	cp, clean := e.readCheckpoint(ctx, seq)
+	if cp != nil {
+		e.idx = newIndex(e.opts.WatchWindow, cp.Seq, e.log)
+		e.idx.restore(cp, e.newRepoState)
+	} else {
+		// Watches can resume from what this replica has seen itself, so
+		// the window starts after the loaded state.
+		e.idx = newIndex(e.opts.WatchWindow, seq, e.log)
+	}
+	e.apply(ctx, coord.Batch{Seq: seq, Records: recs})
+	feed, err := e.coord.Watch(runCtx, seq)
+	if err != nil {
+		return nil, false, fmt.Errorf("follow the change feed: %w", err)
+	}
+	return feed, clean, nil
 }
 
 // readCheckpoint reads the checkpoint of StateDir, if any is usable.
@@ -246,6 +306,7 @@ func (e *Engine) Close() error {
 	e.stop()
 	<-e.done
 	e.stop = nil
+	e.releaseLeases()
 	if e.opts.StateDir == "" {
 		return nil
 	}
@@ -255,15 +316,53 @@ func (e *Engine) Close() error {
 	return setDirty(e.opts.StateDir, false)
 }
 
-// follow applies the feed until it ends.
+// follow applies the feed until ctx ends. When the feed breaks (the
+// coordinator is unreachable, or it no longer has the history to resume
+// from) it catches up: from the feed where it stood, or from the current
+// state when that history is gone, never from a guess.
 func (e *Engine) follow(ctx context.Context, feed coord.Feed) {
 	defer close(e.done)
-	for b := range feed.C() {
-		e.apply(ctx, b)
+	for {
+		for b := range feed.C() {
+			e.apply(ctx, b)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		err := feed.Err()
+		e.log.Error("the change feed broke; reads and watches go on from the index, catching up", "err", err)
+		delay := time.Second
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(delay):
+			}
+			delay = min(2*delay, 30*time.Second)
+			if errors.Is(err, coord.ErrCompacted) {
+				if err = e.reload(ctx); err != nil {
+					e.log.Warn("catching up with the coordinator", "err", err)
+					continue
+				}
+			}
+			if feed, err = e.coord.Watch(ctx, e.idx.current()); err == nil {
+				e.log.Info("following the change feed again", "from", e.idx.current())
+				break
+			}
+			e.log.Warn("catching up with the coordinator", "err", err)
+		}
 	}
-	if err := feed.Err(); err != nil && ctx.Err() == nil {
-		e.log.Error("the change feed broke; this replica no longer sees changes", "err", err)
+}
+
+// reload applies the difference between the coordinator's current state and
+// the index, as one batch.
+func (e *Engine) reload(ctx context.Context) error {
+	seq, recs, err := e.coord.Load(ctx, "")
+	if err != nil {
+		return err
 	}
+	e.apply(ctx, coord.Batch{Seq: seq, Records: e.idx.diffState(recs)})
+	return nil
 }
 
 // apply reads what a batch needs from the registries and applies it.
@@ -292,6 +391,12 @@ func (e *Engine) apply(ctx context.Context, b coord.Batch) {
 		k, tag, ok := parseTagKey(r.Key)
 		if !ok || !isRevisionTag(tag) || e.idx.knows(k, d.Digest) {
 			continue
+		}
+		if len(d.Data) > 0 {
+			if m, err := format.ParseManifest(d.Data); err == nil && digest.FromBytes(d.Data) == d.Digest {
+				in.manifests[d.Digest] = infoOf(m)
+				continue
+			}
 		}
 		if m, err := e.readManifest(ctx, k, d); err == nil {
 			in.manifests[d.Digest] = m

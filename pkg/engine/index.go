@@ -186,7 +186,7 @@ func (x *index) apply(b coord.Batch, in batchInput) {
 		if r.Value == nil {
 			delete(tags, tag)
 		} else if d, ok := decodeDesc(r.Value); ok {
-			tags[tag] = d
+			tags[tag] = normalize(tag, d)
 		}
 	}
 	for _, k := range order {
@@ -619,4 +619,31 @@ func (x *index) replay(kind string) func(from, to uint64) []Event {
 
 func sortedPkgKeys(m map[pkgKey]*pkgState) []pkgKey {
 	return slices.SortedFunc(maps.Keys(m), func(a, b pkgKey) int { return strings.Compare(a.String(), b.String()) })
+}
+
+// diffState returns the records that turn the index into the state recs
+// (every record of the coordinator).
+func (x *index) diffState(recs []coord.Record) []coord.Record {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	have := map[string][]byte{}
+	for k, rs := range x.repos {
+		have[repoRecordKey(k)] = encodeDesc("", rs.desc)
+	}
+	for k, p := range x.pkgs {
+		for tag, d := range p.tags {
+			have[tagKey(k, tag)] = encodeDesc(tag, d)
+		}
+	}
+	var out []coord.Record
+	for _, r := range recs {
+		if cur, ok := have[r.Key]; !ok || string(cur) != string(r.Value) {
+			out = append(out, r)
+		}
+		delete(have, r.Key)
+	}
+	for _, k := range slices.Sorted(maps.Keys(have)) {
+		out = append(out, coord.Record{Key: k})
+	}
+	return out
 }

@@ -69,7 +69,7 @@ func (e *Engine) CreateRepository(ctx context.Context, r *configapi.Repository) 
 	if err := e.wait(ctx); err != nil {
 		return nil, err
 	}
-	if err := validateRepository(r); err != nil {
+	if err := e.validateRepository(r); err != nil {
 		return nil, err
 	}
 	if v := e.opts.ValidateRepository; v != nil {
@@ -128,7 +128,7 @@ func (e *Engine) UpdateRepository(ctx context.Context, r *configapi.Repository) 
 	if err := e.wait(ctx); err != nil {
 		return nil, err
 	}
-	if err := validateRepository(r); err != nil {
+	if err := e.validateRepository(r); err != nil {
 		return nil, err
 	}
 	if v := e.opts.ValidateRepository; v != nil {
@@ -220,6 +220,17 @@ func (e *Engine) saveRepository(ctx context.Context, t *txn, r *configapi.Reposi
 		return fmt.Errorf("store repository %q: %w", r.Name, err)
 	}
 	return t.publish(ctx, e.repoRecords(k, desc))
+}
+
+// validateRepository checks a Repository for this engine.
+func (e *Engine) validateRepository(r *configapi.Repository) error {
+	if err := validateRepository(r); err != nil {
+		return err
+	}
+	if e.opts.Shared && (r.Spec.OCI == nil || r.Spec.OCI.Registry == "") {
+		return fmt.Errorf("%w: spec.oci.registry: with several replicas (--etcd-servers) a Repository must name a registry every replica reaches; the embedded store is each replica's own", errdef.ErrInvalid)
+	}
+	return nil
 }
 
 // validateRepository checks a Repository and fills its defaults.

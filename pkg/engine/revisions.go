@@ -94,11 +94,18 @@ func (e *Engine) findForWrite(ctx context.Context, namespace, name, resourceVers
 	if err := e.wait(ctx); err != nil {
 		return snap{}, nil, err
 	}
-	key, ok := e.lockKeyOf(namespace, name)
-	if !ok {
+	id, err := names.Parse(name)
+	if err != nil {
 		return snap{}, nil, fmt.Errorf("%w: package revision %q in namespace %q", errdef.ErrNotFound, name, namespace)
 	}
-	t, err := e.lock(ctx, key, others...)
+	rs, k, err := e.locate(namespace, id)
+	if err != nil {
+		return snap{}, nil, fmt.Errorf("%w: package revision %q in namespace %q", errdef.ErrNotFound, name, namespace)
+	}
+	if err := e.claimWriter(ctx, rs); err != nil {
+		return snap{}, nil, err
+	}
+	t, err := e.lock(ctx, k.String(), others...)
 	if err != nil {
 		return snap{}, nil, err
 	}
@@ -180,6 +187,9 @@ func (e *Engine) CreatePackageRevision(ctx context.Context, in *pkgapi.PackageRe
 	if len(tasks) == 0 {
 		tasks = []pkgapi.Task{{Type: pkgapi.TaskTypeInit, Init: &pkgapi.InitTask{}}}
 	}
+	if err := e.claimWriter(ctx, rs); err != nil {
+		return nil, err
+	}
 	// A clone or upgrade reads other packages: lock them too, so their
 	// revisions cannot be deleted while the new downstream is made.
 	t, err := e.lock(ctx, k.String(), e.taskLockKeys(in.Namespace, tasks[0])...)
@@ -225,7 +235,7 @@ func (e *Engine) CreatePackageRevision(ctx context.Context, in *pkgapi.PackageRe
 	if WriteOptionsFrom(ctx).DryRun {
 		return e.dryRun(rs, p, tag, meta, files, nil)
 	}
-	desc, err := e.writeRevision(ctx, rs, repo, k, tag, meta, files, nil)
+	m, err := e.writeRevision(ctx, rs, repo, k, tag, meta, files, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +245,7 @@ func (e *Engine) CreatePackageRevision(ctx context.Context, in *pkgapi.PackageRe
 		}
 	}
 	edit := newTagEdit(p.tags)
-	edit.tag(tag, desc)
+	edit.tag(tag, m)
 	if err := t.publish(ctx, edit.records(k)); err != nil {
 		return nil, err
 	}
@@ -464,7 +474,7 @@ func (e *Engine) ApprovePackageRevision(ctx context.Context, in *pkgapi.PackageR
 		if err := pushManifest(ctx, repo, marker, names.DeletionTag(s.rev.n)); err != nil {
 			return nil, err
 		}
-		edit.tag(names.DeletionTag(s.rev.n), marker.Descriptor)
+		edit.tag(names.DeletionTag(s.rev.n), marker)
 	default: // deletionProposed -> published
 		if dry {
 			return e.dryRunLifecycle(s, pkgapi.LifecyclePublished)
@@ -519,7 +529,7 @@ func (e *Engine) publishRevision(ctx context.Context, t *txn, s snap, repo store
 		return nil, fmt.Errorf("tag latest: %w", err)
 	}
 	edit := newTagEdit(s.pkg.tags)
-	edit.tag(meta.Revision, manifest.Descriptor)
+	edit.tag(meta.Revision, manifest)
 	if err := e.dropTag(ctx, repo, s.pkg, s.rev.tag, s.rev.desc, edit); err != nil {
 		return nil, fmt.Errorf("remove proposed revision after publishing %s: %w", meta.Revision, err)
 	}
@@ -587,7 +597,7 @@ func (e *Engine) DeletePackageRevision(ctx context.Context, namespace, name stri
 		if err := pushManifest(ctx, repo, tomb, names.DeletedTag(s.rev.n)); err != nil {
 			return err
 		}
-		edit.tag(names.DeletedTag(s.rev.n), tomb.Descriptor)
+		edit.tag(names.DeletedTag(s.rev.n), tomb)
 	}
 	if s.rev.marker != nil {
 		if err := repo.Delete(ctx, *s.rev.marker); err != nil && !errors.Is(err, errdef.ErrNotFound) {
@@ -670,13 +680,13 @@ func (e *Engine) rewrite(ctx context.Context, t *txn, s snap, meta format.Meta, 
 	if err != nil {
 		return nil, err
 	}
-	desc, err := e.writeRevision(ctx, s.repo, repo, s.pkg.key, s.rev.tag, meta, files, layers)
+	m, err := e.writeRevision(ctx, s.repo, repo, s.pkg.key, s.rev.tag, meta, files, layers)
 	if err != nil {
 		return nil, err
 	}
 	edit := newTagEdit(s.pkg.tags)
-	edit.tag(s.rev.tag, desc)
-	if desc.Digest != s.rev.desc.Digest {
+	edit.tag(s.rev.tag, m)
+	if m.Descriptor.Digest != s.rev.desc.Digest {
 		shared := false
 		for tag, o := range s.pkg.tags {
 			shared = shared || tag != s.rev.tag && o.Digest == s.rev.desc.Digest
@@ -697,19 +707,19 @@ func (e *Engine) rewrite(ctx context.Context, t *txn, s snap, meta format.Meta, 
 
 // writeRevision pushes a revision's blobs and manifest and tags it. With files
 // it packs a new layer; otherwise it reuses layers.
-func (e *Engine) writeRevision(ctx context.Context, rs *repoState, repo store.Repository, k pkgKey, tag string, meta format.Meta, files map[string]string, layers []ocispec.Descriptor) (ocispec.Descriptor, error) {
+func (e *Engine) writeRevision(ctx context.Context, rs *repoState, repo store.Repository, k pkgKey, tag string, meta format.Meta, files map[string]string, layers []ocispec.Descriptor) (format.Blob, error) {
 	blobs := []format.Blob{format.Empty}
 	if files != nil {
 		layer, err := format.PackLayer(meta.Package, files)
 		if err != nil {
-			return ocispec.Descriptor{}, err
+			return format.Blob{}, err
 		}
 		blobs = append(blobs, format.Blob(layer))
 		layers = []ocispec.Descriptor{layer.Descriptor}
 	}
 	for _, b := range blobs {
 		if err := e.pushBlob(ctx, rs, repo, k, b); err != nil {
-			return ocispec.Descriptor{}, err
+			return format.Blob{}, err
 		}
 	}
 	manifest := format.Manifest(meta, layers...)
@@ -717,17 +727,17 @@ func (e *Engine) writeRevision(ctx context.Context, rs *repoState, repo store.Re
 		// A blob remembered as stored may be gone (garbage collection):
 		// push what we have again, check the rest, and retry once.
 		if !e.forgetBlobs(ctx, rs, repo, k, blobs, layers) {
-			return ocispec.Descriptor{}, err
+			return format.Blob{}, err
 		}
 		if err := pushManifest(ctx, repo, manifest, tag); err != nil {
-			return ocispec.Descriptor{}, err
+			return format.Blob{}, err
 		}
 	}
 	e.cache.putManifest(manifest.Descriptor.Digest, manifest.Data)
 	if files != nil {
 		e.cache.putFiles(manifest.Descriptor.Digest, maps.Clone(files))
 	}
-	return manifest.Descriptor, nil
+	return manifest, nil
 }
 
 // dryRun returns the object a write of meta and files would make, writing nothing.

@@ -240,7 +240,10 @@ func (e *Engine) readTags(ctx context.Context, s store.Store, path string) (tagM
 		if err != nil {
 			return nil, fmt.Errorf("resolve %s:%s: %w", path, tag, err)
 		}
-		out[tag] = normalize(tag, d)
+		data := d.Data
+		d = normalize(tag, d)
+		d.Data = data
+		out[tag] = d
 	}
 	return out, nil
 }
@@ -262,6 +265,7 @@ func (e *Engine) resolve(ctx context.Context, repo store.Repository, tag string)
 		return desc, fmt.Errorf("fetch %s: %w", tag, err)
 	}
 	e.cache.putManifest(desc.Digest, data)
+	desc.Data = data // the record carries it to every replica
 	return desc, nil
 }
 

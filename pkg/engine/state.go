@@ -73,11 +73,19 @@ type tagMap map[string]ocispec.Descriptor
 func tracked(tag string) bool { return tag != names.LatestTag }
 
 // encodeDesc is the record value of a tag.
+// The manifest of a revision tag travels in the record (the descriptor's
+// data field, image-spec's embedded content) when the writer has it, so every
+// replica applies the same batch without reading the registry, where a later
+// write may have removed that manifest already.
 func encodeDesc(tag string, d ocispec.Descriptor) []byte {
 	if _, ok := names.ParseDeletedTag(tag); ok {
 		return []byte("{}") // a tombstone counts by its name alone
 	}
-	b, _ := json.Marshal(ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size})
+	e := ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}
+	if isRevisionTag(tag) {
+		e.Data = d.Data
+	}
+	b, _ := json.Marshal(e)
 	return b
 }
 
@@ -105,7 +113,7 @@ func diffRecords(k pkgKey, old, cur tagMap) []coord.Record {
 	for _, tag := range slices.Sorted(maps.Keys(cur)) {
 		d := normalize(tag, cur[tag])
 		if o, ok := old[tag]; !ok || !sameDesc(normalize(tag, o), d) {
-			out = append(out, coord.Record{Key: tagKey(k, tag), Value: encodeDesc(tag, d)})
+			out = append(out, coord.Record{Key: tagKey(k, tag), Value: encodeDesc(tag, cur[tag])})
 		}
 	}
 	for _, tag := range slices.Sorted(maps.Keys(old)) {
@@ -126,10 +134,12 @@ func newTagEdit(cur tagMap) *tagEdit {
 	return &tagEdit{before: cur, after: maps.Clone(cur)}
 }
 
-// tag points tag at d.
-func (t *tagEdit) tag(tag string, d ocispec.Descriptor) {
+// tag points tag at the manifest m.
+func (t *tagEdit) tag(tag string, m format.Blob) {
 	if tracked(tag) {
-		t.after[tag] = normalize(tag, d)
+		d := normalize(tag, m.Descriptor)
+		d.Data = m.Data
+		t.after[tag] = d
 	}
 }
 

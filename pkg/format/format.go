@@ -29,6 +29,10 @@ const (
 	// have no _catalog API; IndexConfigType is its JSON.
 	IndexType       = "application/vnd.pkgserver.package-index.v1"
 	IndexConfigType = "application/vnd.pkgserver.package-index.v1+json"
+	// LeaseType marks the writer lease a replica without a coordinator keeps
+	// under a repository's prefix; LeaseConfigType is its JSON.
+	LeaseType       = "application/vnd.pkgserver.writer-lease.v1"
+	LeaseConfigType = "application/vnd.pkgserver.writer-lease.v1+json"
 	// IndexRepository is the OCI repository of the package index under a
 	// repository's prefix; package names have no dots, so it is never a package.
 	IndexRepository = "pkgserver.index"

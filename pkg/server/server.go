@@ -12,15 +12,16 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"pkgserver.dev/pkgserver/pkg/apiserver"
 	"pkgserver.dev/pkgserver/pkg/auth/registryauth"
-	"pkgserver.dev/pkgserver/pkg/coord/local"
 	"pkgserver.dev/pkgserver/pkg/engine"
 	"pkgserver.dev/pkgserver/pkg/registry"
+	"pkgserver.dev/pkgserver/pkg/store"
 	"pkgserver.dev/pkgserver/pkg/store/layout"
 )
 
@@ -58,6 +59,8 @@ type Config struct {
 	Security Security
 	// Console configures the web console on /ui/ (console.go).
 	Console ConsoleConfig
+	// Replicas is how this process coordinates with others (replicas.go).
+	Replicas Replicas
 }
 
 // Run serves until ctx is done, then finishes requests in flight and returns.
@@ -65,6 +68,9 @@ func Run(ctx context.Context, cfg Config) error {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
+	}
+	if err := cfg.Replicas.check(); err != nil {
+		return err
 	}
 	sec, err := cfg.Security.build(cfg.Listen, log)
 	if err != nil {
@@ -88,20 +94,43 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	// The sequence of resourceVersions and the intents of writes in
 	// flight live beside the embedded store, so they survive a restart.
-	coordinator, err := local.Open(filepath.Join(embedded.Dir(), "state"))
+	coordinator, err := cfg.Replicas.coordinator(ctx, embedded.Dir(), log)
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	defer coordinator.Close()
+	var config store.Store
+	configRepo := ""
+	if r := cfg.Replicas.ConfigRegistry; r != "" {
+		host, path, _ := strings.Cut(r, "/")
+		if config, err = sec.remoteStores(host, cfg.Replicas.ConfigRegistryPlainHTTP, "", ""); err != nil {
+			ln.Close()
+			return fmt.Errorf("--config-registry: %w", err)
+		}
+		configRepo = path + "/repositories"
+	}
+	id, err := replicaID(embedded.Dir())
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("replica name: %w", err)
+	}
+	stateDir := filepath.Join(embedded.Dir(), "state")
+	if cfg.Replicas.shared() {
+		stateDir = "" // replicas are stateless: the feed is the state
+	}
 	eng, err := engine.New(engine.Options{
 		Embedded:           embedded,
 		EmbeddedAddress:    external,
 		Remote:             sec.remoteStores,
 		ValidateRepository: sec.outbound.ValidateRepository,
 		Coordinator:        coordinator,
+		Shared:             cfg.Replicas.shared(),
+		ReplicaID:          id,
+		Config:             config,
+		ConfigRepository:   configRepo,
 		WatchWindow:        cfg.WatchWindow,
-		StateDir:           filepath.Join(embedded.Dir(), "state"),
+		StateDir:           stateDir,
 		Package:            cfg.Limits.Package(),
 		Logger:             log,
 	})

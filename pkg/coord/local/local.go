@@ -32,7 +32,6 @@ type Coordinator struct {
 	mu       sync.Mutex
 	seq      uint64
 	reserved uint64 // numbers up to here may be handed out
-	kv       map[string][]byte
 	subs     map[*feed]struct{}
 	intents  map[string][]byte
 	locks    map[string]*keyLock
@@ -49,7 +48,7 @@ type keyLock struct {
 // Open returns a coordinator keeping its state in dir (created if needed);
 // an empty dir keeps everything in memory.
 func Open(dir string) (*Coordinator, error) {
-	c := &Coordinator{dir: dir, kv: map[string][]byte{}, subs: map[*feed]struct{}{},
+	c := &Coordinator{dir: dir, subs: map[*feed]struct{}{},
 		intents: map[string][]byte{}, locks: map[string]*keyLock{}}
 	if dir == "" {
 		return c, nil
@@ -129,18 +128,13 @@ func (c *Coordinator) release(key string, l *keyLock) {
 	}
 }
 
-// Load implements coord.Coordinator.
-func (c *Coordinator) Load(_ context.Context, prefix string) (uint64, []coord.Record, error) {
+// Load implements coord.Coordinator. The state is the one process's own
+// index (its checkpoint and the registries give it back after a restart):
+// the local coordinator keeps no copy, so Load returns only the sequence.
+func (c *Coordinator) Load(context.Context, string) (uint64, []coord.Record, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var out []coord.Record
-	for k, v := range c.kv {
-		if strings.HasPrefix(k, prefix) {
-			out = append(out, coord.Record{Key: k, Value: v})
-		}
-	}
-	slices.SortFunc(out, func(a, b coord.Record) int { return strings.Compare(a.Key, b.Key) })
-	return c.seq, out, nil
+	return c.seq, nil, nil
 }
 
 // Current implements coord.Coordinator.
@@ -203,13 +197,6 @@ func (c *Coordinator) publish(key string, recs []coord.Record) (uint64, error) {
 			}
 		}
 		c.seq++
-		for _, r := range recs {
-			if r.Value == nil {
-				delete(c.kv, r.Key)
-			} else {
-				c.kv[r.Key] = r.Value
-			}
-		}
 		b := coord.Batch{Seq: c.seq, Records: slices.Clone(recs)}
 		for f := range c.subs {
 			f.push(b)
