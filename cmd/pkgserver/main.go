@@ -70,7 +70,7 @@ func main() {
 	limitFlags(&cfg.Limits)
 	flag.DurationVar(&cfg.RescanInterval, "rescan-interval", 0, "how often to list registries again for packages pushed by others (0: only on restart)")
 	flag.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 0, "how long requests in flight may finish after SIGTERM (default 30s)")
-	flag.IntVar(&cfg.WatchWindow, "watch-window", 0, "how many recent events a watch can resume over; older resourceVersions get 410 (default 50000)")
+	flag.IntVar(&cfg.WatchWindow, "watch-window", 0, "how many recent events a watch can resume over; older resourceVersions get 410 (default 10000)")
 	flag.DurationVar(&cfg.GCInterval, "gc-interval", time.Hour, "how often to garbage collect the embedded store (0: never; POST /admin/gc and pkgserver gc still work)")
 	flag.DurationVar(&cfg.GCGracePeriod, "gc-grace-period", layout.DefaultGCGrace, "garbage collection keeps unreferenced blobs younger than this")
 	flag.TextVar(&level, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")

@@ -2,10 +2,7 @@ package apiserver
 
 import (
 	"context"
-	"encoding/json"
-	"slices"
 	"strconv"
-	"strings"
 
 	configapi "pkgserver.dev/pkgserver/api/config/v1alpha1"
 
@@ -131,27 +128,4 @@ func (f *fakeEngine) RefreshRepository(_ context.Context, ns, name string) (*con
 		return nil, err
 	}
 	return clone(r), nil
-}
-
-var _ engine.RawLister = (*fakeEngine)(nil)
-
-// ListPackageRevisionsRaw encodes the fake's revisions, as the engine does.
-func (f *fakeEngine) ListPackageRevisionsRaw(ctx context.Context, ns string) ([]engine.RawObject, error) {
-	prs, err := f.ListPackageRevisions(ctx, ns)
-	if err != nil {
-		return nil, err
-	}
-	slices.SortFunc(prs, func(a, b pkgapi.PackageRevision) int {
-		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
-	})
-	out := make([]engine.RawObject, len(prs))
-	for i := range prs {
-		prs[i].APIVersion, prs[i].Kind = pkgapi.SchemeGroupVersion.String(), pkgapi.PackageRevisionKind
-		b, err := json.Marshal(&prs[i])
-		if err != nil {
-			return nil, err
-		}
-		out[i] = engine.RawObject{Object: &prs[i], JSON: b}
-	}
-	return out, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	pkgapi "pkgserver.dev/pkgserver/api/pkg/v1alpha1"
 	"pkgserver.dev/pkgserver/internal/hostile"
+	"pkgserver.dev/pkgserver/pkg/engine"
 )
 
 // FuzzListQuery feeds outside input to the list query parser and the list
@@ -31,7 +32,7 @@ func FuzzListQuery(f *testing.F) {
 		q.Set("limit", limit)
 		q.Set("continue", cont)
 
-		if _, err := parseListQuery(q, packageRevisionFields(&pkgapi.PackageRevision{})); err != nil {
+		if _, err := parseListQuery(q, engine.RevisionFields(&pkgapi.PackageRevision{})); err != nil {
 			if code, _ := classify(err); code != http.StatusBadRequest {
 				t.Fatalf("parse error %v has code %d", err, code)
 			}

@@ -7,67 +7,64 @@ import (
 	"strconv"
 
 	"github.com/labstack/echo/v4"
-	"k8s.io/apimachinery/pkg/labels"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"pkgserver.dev/pkgserver/pkg/engine"
 )
 
-// handleRawList serves a plain JSON list from objects the engine has already
-// encoded: the bytes are streamed, not built and encoded again per request.
-// metadata comes after items: only then is the continue token known.
-func (r *resource[T, P]) handleRawList(c echo.Context, q listQuery, rv string) error {
-	raws, err := r.listRaw(c.Request().Context(), c.Param("namespace"))
+// handlePagedList serves a list the engine pages and selects from its
+// index: only the page's objects are built, and a plain JSON list is written
+// object by object as the engine encodes them, at the speed of copying bytes.
+func (r *resource[T, P]) handlePagedList(c echo.Context, q listQuery, table bool) error {
+	page, err := r.pager(c.Request().Context(), engine.ListOptions{
+		Namespace: c.Param("namespace"),
+		After:     engine.Position{Namespace: q.after.namespace, Name: q.after.name},
+		Limit:     q.limit, Labels: q.labels, Fields: q.fields,
+	})
 	if err != nil {
 		return r.about(err, "")
+	}
+	meta := metav1.ListMeta{ResourceVersion: page.ResourceVersion}
+	if page.More && len(page.Items) > 0 {
+		last := page.Items[len(page.Items)-1]
+		meta.Continue = encodeContinue(position{namespace: last.Namespace(), name: last.Name()})
+	}
+	if table {
+		items := make([]T, 0, len(page.Items))
+		for _, it := range page.Items {
+			if obj, ok := any(it.Object()).(P); ok {
+				items = append(items, *obj)
+			}
+		}
+		return c.JSON(http.StatusOK, toTable(r.columns, items, c.QueryParam("includeObject"), meta, r.setKind))
 	}
 	res := c.Response()
 	res.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
 	res.WriteHeader(http.StatusOK)
 	w := bufio.NewWriterSize(res, 64<<10)
-	w.WriteString(`{"kind":"` + r.gvk.Kind + `List","apiVersion":"` + r.gvk.GroupVersion().String() + `","items":[`)
-	matchLabels, matchFields := !q.labels.Empty(), !q.fields.Empty()
-	items, next := 0, ""
-	var last position
-	for _, raw := range raws {
-		p, ok := any(raw.Object).(P)
-		if !ok {
-			continue
-		}
-		at := position{namespace: p.GetNamespace(), name: p.GetName()}
-		if q.after != (position{}) && !q.after.less(at) {
-			continue
-		}
-		if matchLabels && !q.labels.Matches(labels.Set(p.GetLabels())) || matchFields && !q.fields.Matches(r.fieldsOf(p)) {
-			continue
-		}
-		if q.limit > 0 && items == q.limit {
-			next = encodeContinue(last)
-			break
-		}
-		if items > 0 {
+	w.WriteString(`{"kind":"` + r.gvk.Kind + `List","apiVersion":"` + r.gvk.GroupVersion().String() + `","metadata":{"resourceVersion":` + strconv.Quote(meta.ResourceVersion))
+	if meta.Continue != "" {
+		w.WriteString(`,"continue":` + strconv.Quote(meta.Continue))
+	}
+	w.WriteString(`},"items":[`)
+	var buf []byte
+	for i, it := range page.Items {
+		if i > 0 {
 			w.WriteByte(',')
 		}
-		w.Write(raw.JSON)
-		items++
-		last = at
+		buf = it.AppendJSON(buf[:0])
+		if _, err := w.Write(buf); err != nil {
+			return nil // the client left; nothing to answer
+		}
 	}
-	w.WriteString(`],"metadata":{`)
-	sep := ""
-	if rv != "" {
-		w.WriteString(`"resourceVersion":` + strconv.Quote(rv))
-		sep = ","
-	}
-	if next != "" {
-		w.WriteString(sep + `"continue":` + strconv.Quote(next))
-	}
-	w.WriteString("}}\n")
-	return w.Flush() // a failed write means the client left; nothing to answer
+	w.WriteString("]}\n")
+	return w.Flush()
 }
 
-// rawLister returns the pre-encoded list of svc, if it has one.
-func rawLister(svc engine.Service) func(ctx context.Context, namespace string) ([]engine.RawObject, error) {
-	if l, ok := svc.(engine.RawLister); ok {
-		return l.ListPackageRevisionsRaw
+// pagerOf returns the paged list of svc, if it has one.
+func pagerOf(svc engine.Service) func(context.Context, engine.ListOptions) (*engine.RevisionPage, error) {
+	if p, ok := svc.(engine.RevisionPager); ok {
+		return p.ListRevisionPage
 	}
 	return nil
 }

@@ -64,8 +64,8 @@ type resource[T any, P object[T]] struct {
 	status func(ctx context.Context, obj *T) (*T, error)
 	// refresh serves POST on the refresh subresource (rescan one repository).
 	refresh func(ctx context.Context, namespace, name string) (*T, error)
-	// listRaw, when set, lists pre-encoded objects for plain JSON lists.
-	listRaw func(ctx context.Context, namespace string) ([]engine.RawObject, error)
+	// pager, when set, pages and selects in the engine (handlePagedList).
+	pager func(ctx context.Context, opts engine.ListOptions) (*engine.RevisionPage, error)
 	// reads are GET-only subresources by name (history, diff).
 	reads map[string]readFunc
 
@@ -224,8 +224,8 @@ func (r *resource[T, P]) handleList(c echo.Context, s *server) error {
 		rv = w.ResourceVersion() // before listing: a watch from here misses nothing
 	}
 	table := wantsTable(c.Request().Header.Get(echo.HeaderAccept)) && r.columns != nil
-	if r.listRaw != nil && !table {
-		return r.handleRawList(c, q, rv)
+	if r.pager != nil {
+		return r.handlePagedList(c, q, table)
 	}
 	items, err := r.list(c.Request().Context(), c.Param("namespace"))
 	if err != nil {

@@ -62,12 +62,12 @@ func apiGroups(svc engine.Service, lim krm.Limits) []apiGroup {
 					singular:   "packagerevision",
 					shortNames: []string{"pr"},
 					categories: []string{category},
-					fieldsOf:   packageRevisionFields,
+					fieldsOf:   engine.RevisionFields,
 					columns:    packageRevisionColumns,
 					watchKind:  pkgapi.PackageRevisionKind,
 					fromEvent:  eventObject[pkgapi.PackageRevision],
 					list:       svc.ListPackageRevisions,
-					listRaw:    rawLister(svc),
+					pager:      pagerOf(svc),
 					get:        svc.GetPackageRevision,
 					create:     svc.CreatePackageRevision,
 					update:     svc.UpdatePackageRevision,
@@ -106,18 +106,6 @@ func repositoryFields(r *configapi.Repository) fields.Set {
 		"metadata.namespace": r.Namespace,
 		"spec.deployment":    strconv.FormatBool(r.Spec.Deployment),
 	}
-}
-
-func packageRevisionFields(pr *pkgapi.PackageRevision) fields.Set {
-	s := packageRevIDFields(pr.Name, pr.Namespace, pr.Spec.PackageRevID)
-	s["spec.lifecycle"] = string(pr.Spec.Lifecycle)
-	// Which revisions use a given upstream, and which can be upgraded.
-	s["spec.upstream.name"] = ""
-	if pr.Spec.Upstream != nil {
-		s["spec.upstream.name"] = pr.Spec.Upstream.Name
-	}
-	s["status.upgradeAvailable"] = strconv.FormatBool(pr.Status.UpgradeAvailable != nil)
-	return s
 }
 
 func packageRevisionResourcesFields(prr *pkgapi.PackageRevisionResources) fields.Set {

@@ -220,9 +220,13 @@ func (e *Engine) startIndex(ctx, runCtx context.Context) (coord.Feed, bool, erro
 	}
 	cp, clean := e.readCheckpoint(ctx, seq)
 	if cp != nil {
-		e.idx = newIndex(e.opts.WatchWindow, cp.Seq, e.log)
-		e.idx.restore(cp, e.newRepoState)
-	} else {
+		e.idx = newIndex(e.opts.WatchWindow, cp.seq, e.log)
+		if err := e.idx.restore(cp, e.newRepoState); err != nil {
+			e.log.Warn("ignoring the checkpoint; reading every registry instead", "err", err)
+			cp, clean = nil, false
+		}
+	}
+	if cp == nil {
 		// Watches can resume from what this replica has seen itself, so
 		// the window starts after the loaded state.
 		e.idx = newIndex(e.opts.WatchWindow, seq, e.log)
@@ -247,15 +251,17 @@ func (e *Engine) readCheckpoint(ctx context.Context, seq uint64) (*checkpoint, b
 		return nil, false
 	case cp == nil:
 		return nil, false
-	case cp.Seq > seq:
+	case cp.seq > seq:
 		// The sequence went back (its state was lost): the checkpoint's
 		// resourceVersions could be handed out again.
-		e.log.Warn("ignoring a checkpoint newer than the coordination state; reading every registry instead", "checkpoint", cp.Seq, "sequence", seq)
+		e.log.Warn("ignoring a checkpoint newer than the coordination state; reading every registry instead", "checkpoint", cp.seq, "sequence", seq)
 		return nil, false
 	}
 	if !clean {
-		e.log.Info("the last run did not stop cleanly: reading every registry before serving")
-		return cp, false
+		// Objects may have changed after it was written and changed back:
+		// their resourceVersions in it are older than ones clients saw.
+		e.log.Info("the last run did not stop cleanly: reading every registry before serving, with new resourceVersions")
+		return nil, false
 	}
 	if d, ok := e.opts.Embedded.(store.ChangeDetector); ok {
 		if changed, err := d.ChangedSince(ctx, written); changed || err != nil {
@@ -291,11 +297,13 @@ func (e *Engine) checkpointLoop(ctx context.Context) {
 	}
 }
 
+// writeCheckpoint writes the index down; it holds the index only while
+// taking the snapshot, not while encoding and writing it.
 func (e *Engine) writeCheckpoint() error {
 	e.idx.mu.RLock()
-	cp := e.idx.snapshotCheckpoint()
+	s := e.idx.snapshotCheckpoint()
 	e.idx.mu.RUnlock()
-	return writeCheckpoint(e.opts.StateDir, cp)
+	return writeCheckpoint(e.opts.StateDir, s)
 }
 
 // Close stops following the feed and writes a clean checkpoint.
@@ -368,7 +376,7 @@ func (e *Engine) reload(ctx context.Context) error {
 // apply reads what a batch needs from the registries and applies it.
 func (e *Engine) apply(ctx context.Context, b coord.Batch) {
 	in := batchInput{
-		manifests: map[digest.Digest]manifestInfo{},
+		manifests: map[digest.Digest]*revMeta{},
 		repoObjs:  map[digest.Digest]*configapi.Repository{},
 		newRepo:   e.newRepoState,
 	}
@@ -409,14 +417,14 @@ func (e *Engine) apply(ctx context.Context, b coord.Batch) {
 
 // readManifest reads a manifest of package k, retrying transient failures
 // for a while: an index that skipped it would differ from other replicas'.
-func (e *Engine) readManifest(ctx context.Context, k pkgKey, d ocispec.Descriptor) (manifestInfo, error) {
+func (e *Engine) readManifest(ctx context.Context, k pkgKey, d ocispec.Descriptor) (*revMeta, error) {
 	s, err := e.storeOf(k)
 	if err != nil {
-		return manifestInfo{}, err
+		return nil, err
 	}
 	repo, err := s.Repository(ctx, k.path)
 	if err != nil {
-		return manifestInfo{}, err
+		return nil, err
 	}
 	delay := 100 * time.Millisecond
 	for attempt := 0; ; attempt++ {
@@ -425,7 +433,7 @@ func (e *Engine) readManifest(ctx context.Context, k pkgKey, d ocispec.Descripto
 			return infoOf(m), nil
 		}
 		if errors.Is(err, errdef.ErrNotFound) || errors.Is(err, errdef.ErrInvalid) || attempt >= 6 || ctx.Err() != nil {
-			return manifestInfo{}, err
+			return nil, err
 		}
 		time.Sleep(delay)
 		delay *= 2

@@ -67,7 +67,7 @@ func (e *Engine) CheckRegistryWrite(ctx context.Context, w RegistryWrite) error 
 	if err != nil {
 		return err
 	}
-	p := derive(pkgKey{embeddedStore, w.Path}, tags, func(d ocispec.Descriptor) (manifestInfo, bool) {
+	p := derive(pkgKey{embeddedStore, w.Path}, tags, func(d ocispec.Descriptor) (*revMeta, bool) {
 		m, err := e.cache.manifest(ctx, repo, d)
 		return infoOf(m), err == nil
 	})
@@ -100,7 +100,7 @@ func (g registryGuard) deny(format string, args ...any) error {
 // revisionOf returns the revision whose manifest is d, if any.
 func (g registryGuard) revisionOf(d digest.Digest) *rev {
 	for _, r := range g.p.revs {
-		if r.desc.Digest == d {
+		if r.digest == d {
 			return r
 		}
 	}
@@ -131,12 +131,12 @@ func (g registryGuard) putTag(ctx context.Context) error {
 	case isMarker(tag) || isTombstone(tag):
 		return g.deny("%s is set by pkgserver; propose or finish deletions through the API", tag)
 	}
-	info, err := g.parse(w.Manifest)
+	manifest, info, err := g.parse(w.Manifest)
 	if err != nil {
 		return g.deny("%v", err)
 	}
 	if ws, ok := names.ParseWorkspaceTag(tag); ok {
-		return g.putDraft(ctx, ws, info)
+		return g.putDraft(ctx, ws, manifest, info)
 	}
 	// A published revision: a tag that never moves, one per revision.
 	if cur, ok := g.tags[tag]; ok {
@@ -161,10 +161,10 @@ func (g registryGuard) putTag(ctx context.Context) error {
 			return g.deny("the next revision of this package is %s, not %s", names.RevisionTag(next), tag)
 		}
 	}
-	if v := info.meta.Revision; v != "" && v != tag {
+	if v := info.revision; v != "" && v != tag {
 		return g.deny("the manifest says it is revision %s (annotation %s), not %s", v, format.AnnotationVersion, tag)
 	}
-	if ws := info.meta.Workspace; ws != "" {
+	if ws := info.workspace; ws != "" {
 		if r := g.p.byWorkspace(ws); r != nil {
 			return g.deny("workspace %q is revision %s already; names must stay unique", ws, r.tag)
 		}
@@ -174,7 +174,7 @@ func (g registryGuard) putTag(ctx context.Context) error {
 
 // putDraft applies the API's rules to a push of a ws.* tag: a new draft,
 // or new contents for a draft.
-func (g registryGuard) putDraft(ctx context.Context, ws string, info manifestInfo) error {
+func (g registryGuard) putDraft(ctx context.Context, ws string, manifest ocispec.Manifest, info *revMeta) error {
 	if r := g.p.byWorkspace(ws); r != nil {
 		switch {
 		case r.lifecycle == pkgapi.LifecycleProposed:
@@ -186,10 +186,10 @@ func (g registryGuard) putDraft(ctx context.Context, ws string, info manifestInf
 	if r := g.revisionOf(g.w.Digest); r != nil && r.tag != g.w.Tag {
 		return g.deny("manifest %s is already revision %s; a revision has exactly one tag", g.w.Digest, r.tag)
 	}
-	if info.meta.Lifecycle == pkgapi.LifecyclePublished || info.meta.Revision != "" {
+	if info.lifecycle == pkgapi.LifecyclePublished || info.revision != "" {
 		return g.deny("a ws.* tag holds a draft; this manifest says it is published (publish through the API's approval)")
 	}
-	files, err := readFiles(ctx, g.repo, info.layers, g.e.opts.Package)
+	files, err := readFiles(ctx, g.repo, manifest.Layers, g.e.opts.Package)
 	if err != nil {
 		return g.deny("%v", err)
 	}
@@ -200,16 +200,16 @@ func (g registryGuard) putDraft(ctx context.Context, ws string, info manifestInf
 }
 
 // parse reads a pushed manifest as a revision.
-func (g registryGuard) parse(body []byte) (manifestInfo, error) {
+func (g registryGuard) parse(body []byte) (ocispec.Manifest, *revMeta, error) {
 	m, err := format.ParseManifest(body)
 	if err != nil {
-		return manifestInfo{}, fmt.Errorf("not a package revision manifest: %v", err)
+		return m, nil, fmt.Errorf("not a package revision manifest: %v", err)
 	}
 	switch m.ArtifactType {
-	case format.DeletionMarkerType, format.TombstoneType, format.RepositoryType, format.IndexType:
-		return manifestInfo{}, fmt.Errorf("artifact type %s is pkgserver's own; it is written through the API", m.ArtifactType)
+	case format.DeletionMarkerType, format.TombstoneType, format.RepositoryType, format.IndexType, format.LeaseType:
+		return m, nil, fmt.Errorf("artifact type %s is pkgserver's own; it is written through the API", m.ArtifactType)
 	}
-	return infoOf(m), nil
+	return m, infoOf(m), nil
 }
 
 func (g registryGuard) deleteTag() error {

@@ -21,7 +21,7 @@ const (
 func endOf(seq uint64) uint64 { return seq<<rvShift | rvMask }
 
 // DefaultWatchWindow is how many events a watch can resume over by default.
-const DefaultWatchWindow = 50000
+const DefaultWatchWindow = 10000
 
 // hub is the window of recent events that watches read from. Watchers share
 // one ring and keep only a position in it, so an idle watcher costs a few
@@ -84,6 +84,7 @@ func (h *hub) append(evs []Event, end uint64) {
 func (h *hub) resetWindow(replayFloor uint64, tombstones []Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	clear(h.ring[:cap(h.ring)]) // drop the events, not only the length
 	h.ring, h.start, h.count = h.ring[:0], 0, 0
 	h.floor = h.head
 	h.replayFloor = min(replayFloor, h.floor)

@@ -32,6 +32,10 @@ type index struct {
 	objs  *btree.BTreeG[*object] // every PackageRevision, by namespace and name
 	// byRepoPkg holds the objects one repository makes of one package.
 	byRepoPkg map[repoKey]map[pkgKey][]*object
+	// secondary indexes: field -> value -> the objects with it (views.go).
+	secondary map[string]map[string]*btree.BTreeG[*object]
+	// upgrades shares the status.upgradeAvailable values.
+	upgrades map[pkgapi.UpstreamRevision]*pkgapi.UpstreamRevision
 	// packages maps a package name key (see packageName) to where it is, for
 	// upstream lookups.
 	packages map[string]repoPkg
@@ -50,31 +54,21 @@ type repoPkg struct {
 }
 
 // object is one PackageRevision: a revision of a package seen through one
-// Repository. Its fields change only under index.mu held for writing.
+// Repository. Its fields change only under index.mu held for writing; its
+// API form is rendered when asked for (render.go), not kept.
 type object struct {
 	ns, name string
 	repo     *repoState
 	pkg      *pkgState
 	rev      *rev
-	rv       uint64 // of its last change
-	created  uint64 // rv of its ADDED event
-	fp       fingerprint
-	view     *revView
+	rv       uint64                   // of its last change
+	created  uint64                   // rv of its ADDED event
+	upgrade  *pkgapi.UpstreamRevision // status.upgradeAvailable, shared
 }
 
-// fingerprint is what an object shows; a change of it is an event.
-type fingerprint struct {
-	tag, workspace, reference, upgrade string
-	digest, marker                     digest.Digest
-	lifecycle                          pkgapi.Lifecycle
-	latest                             bool
-}
-
-// revView is an object as the API shows it, built when it last changed and
-// shared read-only.
-type revView struct {
-	pr   pkgapi.PackageRevision
-	json []byte
+// snap returns what o shows now, for use after the lock is released.
+func (o *object) snap() snap {
+	return snap{repo: o.repo, pkg: o.pkg, rev: o.rev, rv: o.rv, upgrade: o.upgrade}
 }
 
 func objLess(a, b *object) bool {
@@ -89,6 +83,8 @@ func newIndex(window int, seq uint64, log *slog.Logger) *index {
 		log: log, seq: seq, repos: map[repoKey]*repoState{}, pkgs: map[pkgKey]*pkgState{},
 		objs:      btree.NewG(32, objLess),
 		byRepoPkg: map[repoKey]map[pkgKey][]*object{}, packages: map[string]repoPkg{},
+		upgrades:   map[pkgapi.UpstreamRevision]*pkgapi.UpstreamRevision{},
+		secondary:  map[string]map[string]*btree.BTreeG[*object]{},
 		downstream: map[string]map[*object]struct{}{},
 		hub:        newHub(window, endOf(seq)), applied: make(chan struct{}),
 	}
@@ -126,7 +122,7 @@ func (x *index) tagsOf(k pkgKey) tagMap {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	if p, ok := x.pkgs[k]; ok {
-		return p.tags
+		return p.tagMap()
 	}
 	return nil
 }
@@ -134,29 +130,51 @@ func (x *index) tagsOf(k pkgKey) tagMap {
 // batchInput is what applying a batch needs from outside the index, read
 // before the index is locked: the manifests and Repository objects it names.
 type batchInput struct {
-	manifests map[digest.Digest]manifestInfo
+	manifests map[digest.Digest]*revMeta
 	repoObjs  map[digest.Digest]*configapi.Repository
 	newRepo   func(configapi.Repository, ocispec.Descriptor) (*repoState, error)
 }
 
-// emitter collects and numbers the events of one batch.
+// emitter collects and numbers the events of one batch. A quiet one only
+// numbers them: nobody watches an index being restored.
 type emitter struct {
-	seq uint64
-	evs []Event
+	seq   uint64
+	n     uint64
+	quiet bool
+	evs   []Event
 }
 
 func (em *emitter) next() uint64 {
-	i := min(uint64(len(em.evs)+1), rvMask-1)
-	return em.seq<<rvShift | i
+	em.n++
+	return em.seq<<rvShift | min(em.n, rvMask-1)
 }
 
 func (em *emitter) emit(typ, kind string, obj any, rv uint64) {
-	em.evs = append(em.evs, Event{Type: typ, Kind: kind, Object: obj, ResourceVersion: rv})
+	if !em.quiet {
+		em.evs = append(em.evs, Event{Type: typ, Kind: kind, Object: obj, ResourceVersion: rv})
+	}
 }
 
 // modified sends MODIFIED with the object's previous state.
 func (em *emitter) modified(kind string, obj, old any, rv uint64) {
-	em.evs = append(em.evs, Event{Type: "MODIFIED", Kind: kind, Object: obj, Old: old, ResourceVersion: rv})
+	if !em.quiet {
+		em.evs = append(em.evs, Event{Type: "MODIFIED", Kind: kind, Object: obj, Old: old, ResourceVersion: rv})
+	}
+}
+
+// revision sends the event of a PackageRevision: ADDED when before is
+// empty, DELETED when now is, else MODIFIED. Objects are rendered only for
+// a batch that is sent.
+func (em *emitter) revision(now, before snap, rv uint64) {
+	switch {
+	case em.quiet:
+	case before.rev == nil:
+		em.emit("ADDED", pkgapi.PackageRevisionKind, render(now), rv)
+	case now.rev == nil:
+		em.emit("DELETED", pkgapi.PackageRevisionKind, deleted(before, rv), rv)
+	default:
+		em.modified(pkgapi.PackageRevisionKind, render(now), render(before), rv)
+	}
 }
 
 // apply applies one batch and sends its events.
@@ -178,7 +196,7 @@ func (x *index) apply(b coord.Batch, in batchInput) {
 		if !seen {
 			tags = tagMap{}
 			if p, ok := x.pkgs[k]; ok {
-				tags = maps.Clone(p.tags)
+				tags = p.tagMap()
 			}
 			byPkg[k] = tags
 			order = append(order, k)
@@ -204,34 +222,45 @@ func (x *index) apply(b coord.Batch, in batchInput) {
 }
 
 // setPackage replaces the tags of a package and updates its objects.
-func (x *index) setPackage(em *emitter, k pkgKey, tags tagMap, manifests map[digest.Digest]manifestInfo) {
+func (x *index) setPackage(em *emitter, k pkgKey, tags tagMap, manifests map[digest.Digest]*revMeta) {
 	old := x.pkgs[k]
-	known := map[digest.Digest]manifestInfo{}
+	known := map[digest.Digest]*revMeta{}
 	if old != nil {
-		for _, r := range old.revs {
-			known[r.desc.Digest] = r.info
+		for _, r := range old.manifestRevs() {
+			known[r.digest] = r.m
 		}
 	}
-	p := derive(k, tags, func(d ocispec.Descriptor) (manifestInfo, bool) {
+	p := derive(k, tags, func(d ocispec.Descriptor) (*revMeta, bool) {
 		if m, ok := known[d.Digest]; ok {
 			return m, true
 		}
 		m, ok := manifests[d.Digest]
 		return m, ok
 	})
+	x.putPackage(em, p, x.sortedRepos())
+}
+
+// putPackage makes p the state of its package and updates the objects of
+// repos (all of them, sorted) to agree.
+func (x *index) putPackage(em *emitter, p *pkgState, repos []*repoState) {
+	k := p.key
 	if len(p.missing) > 0 {
 		x.log.Warn("revisions left out: their manifests cannot be read", "package", k.String(), "tags", p.missing)
 	}
 	if len(p.shadowed) > 0 {
-		x.log.Warn("drafts left out: a published revision has their workspace (pushed behind pkgserver?)", "package", k.String(), "tags", p.shadowed)
+		var tags []string
+		for _, r := range p.shadowed {
+			tags = append(tags, r.tag)
+		}
+		x.log.Warn("drafts left out: a published revision has their workspace (pushed behind pkgserver?)", "package", k.String(), "tags", tags)
 	}
-	if len(tags) == 0 {
+	if len(p.entries) == 0 {
 		delete(x.pkgs, k)
 		p = nil
 	} else {
 		x.pkgs[k] = p
 	}
-	for _, rs := range x.sortedRepos() {
+	for _, rs := range repos {
 		x.setObjects(em, rs, k, p)
 	}
 }
@@ -262,32 +291,32 @@ func (x *index) setObjects(em *emitter, rs *repoState, k pkgKey, p *pkgState) {
 	var cur []*object
 	if p != nil && rs.covers(k) {
 		if target, realm, pkg, err := names.FromOCIPath(rs.prefix, k.path, rs.deployment); err == nil {
-			latest := p.latest()
 			for _, r := range p.revs {
-				id := names.ID{Target: target, Repository: rs.key.name, Realm: realm, Package: pkg, Workspace: r.meta.Workspace}
+				id := names.ID{Target: target, Repository: rs.key.name, Realm: realm, Package: pkg, Workspace: r.workspace}
 				o := byName[id.Name()]
 				delete(byName, id.Name())
-				typ := "MODIFIED"
+				var before snap
 				if o == nil {
 					o = &object{ns: rs.key.namespace, name: id.Name()}
-					typ = "ADDED"
 				} else {
+					before = o.snap()
 					x.unlinkUpstream(o)
+					x.unindexObject(o)
 				}
 				o.repo, o.pkg, o.rev = rs, p, r
-				if fp := x.fingerprintOf(o, latest); typ == "ADDED" || fp != o.fp {
-					prev := o.view
-					o.fp = fp
-					x.build(o, em.next(), latest)
-					if prev == nil {
+				o.upgrade = x.upgradeOf(o)
+				if before.rev == nil || before.shows() != o.snap().shows() {
+					o.rv = em.next()
+					if before.rev == nil {
 						o.created = o.rv
-						em.emit(typ, pkgapi.PackageRevisionKind, &o.view.pr, o.rv)
+						em.revision(o.snap(), snap{}, o.rv)
 					} else {
-						em.modified(pkgapi.PackageRevisionKind, &o.view.pr, &prev.pr, o.rv)
+						em.revision(o.snap(), before, o.rv)
 					}
 				}
 				x.objs.ReplaceOrInsert(o)
 				x.linkUpstream(o)
+				x.indexObject(o)
 				cur = append(cur, o)
 			}
 		}
@@ -296,8 +325,9 @@ func (x *index) setObjects(em *emitter, rs *repoState, k pkgKey, p *pkgState) {
 		if byName[o.name] == o {
 			x.objs.Delete(o)
 			x.unlinkUpstream(o)
+			x.unindexObject(o)
 			rv := em.next()
-			em.emit("DELETED", pkgapi.PackageRevisionKind, deletedView(o, rv), rv)
+			em.revision(snap{}, o.snap(), rv)
 		}
 	}
 	key := ""
@@ -347,8 +377,8 @@ func nameWithoutWorkspace(name string) string {
 
 // upstreamKey is the package name key of an object's upstream, "" if none.
 func upstreamKey(o *object) string {
-	if up := o.rev.meta.Upstream; up != nil && up.Name != "" {
-		return o.ns + "/" + nameWithoutWorkspace(up.Name)
+	if up := o.rev.m.x().upstreamName; up != "" {
+		return o.ns + "/" + nameWithoutWorkspace(up)
 	}
 	return ""
 }
@@ -382,19 +412,18 @@ func (x *index) refreshDownstream(em *emitter, key string) {
 		return 1
 	})
 	for _, o := range ds {
-		latest := o.pkg.latest()
-		if fp := x.fingerprintOf(o, latest); fp != o.fp {
-			prev := o.view
-			o.fp = fp
-			x.build(o, em.next(), latest)
-			em.modified(pkgapi.PackageRevisionKind, &o.view.pr, &prev.pr, o.rv)
+		before := o.snap()
+		if o.upgrade = x.upgradeOf(o); o.upgrade != before.upgrade {
+			o.rv = em.next()
+			em.revision(o.snap(), before, o.rv)
 		}
 	}
 }
 
-// upgradeOf returns the newer published revision of o's upstream package, if any.
+// upgradeOf returns the newer published revision of o's upstream package,
+// if any: one shared value per upstream revision.
 func (x *index) upgradeOf(o *object) *pkgapi.UpstreamRevision {
-	up := o.rev.meta.Upstream
+	up := o.rev.m.upstreamRef()
 	if up == nil || up.Name == "" {
 		return nil
 	}
@@ -415,37 +444,12 @@ func (x *index) upgradeOf(o *object) *pkgapi.UpstreamRevision {
 	if newest == nil {
 		return nil
 	}
-	return &pkgapi.UpstreamRevision{Name: nameWithoutWorkspace(up.Name) + "." + newest.meta.Workspace, Revision: newest.tag}
-}
-
-func (x *index) fingerprintOf(o *object, latest int) fingerprint {
-	fp := fingerprint{
-		tag: o.rev.tag, workspace: o.rev.meta.Workspace, reference: reference(o.repo, o.pkg, o.rev),
-		digest: o.rev.desc.Digest, lifecycle: o.rev.lifecycle, latest: o.rev.n > 0 && o.rev.n == latest,
+	u := pkgapi.UpstreamRevision{Name: nameWithoutWorkspace(up.Name) + "." + newest.workspace, Revision: newest.tag}
+	if shared, ok := x.upgrades[u]; ok {
+		return shared
 	}
-	if o.rev.marker != nil {
-		fp.marker = o.rev.marker.Digest
-	}
-	if u := x.upgradeOf(o); u != nil {
-		fp.upgrade = u.Name
-	}
-	return fp
-}
-
-// build renders o's API object at resourceVersion rv.
-func (x *index) build(o *object, rv uint64, latest int) {
-	o.rv = rv
-	pr := toPackageRevision(o.repo, o.pkg, o.rev, latest)
-	pr.ResourceVersion = formatRV(rv)
-	pr.Status.UpgradeAvailable = x.upgradeOf(o)
-	o.view = &revView{pr: pr, json: mustJSON(&pr)}
-}
-
-// deletedView is the last state of a deleted object, at the deletion's rv.
-func deletedView(o *object, rv uint64) *pkgapi.PackageRevision {
-	pr := o.view.pr.DeepCopy()
-	pr.ResourceVersion = formatRV(rv)
-	return pr
+	x.upgrades[u] = &u
+	return &u
 }
 
 // applyRepo applies the record of one Repository object.
@@ -531,7 +535,7 @@ func (x *index) knows(k pkgKey, d digest.Digest) bool {
 	defer x.mu.RUnlock()
 	if p, ok := x.pkgs[k]; ok {
 		for _, r := range p.revs {
-			if r.desc.Digest == d {
+			if r.digest == d {
 				return true
 			}
 		}
@@ -591,7 +595,7 @@ func (x *index) replay(kind string) func(from, to uint64) []Event {
 		case pkgapi.PackageRevisionKind:
 			x.objs.Ascend(func(o *object) bool {
 				if o.rv > from && o.rv <= to {
-					add(&o.view.pr, o.rv, o.created)
+					add(render(o.snap()), o.rv, o.created)
 				}
 				return true
 			})
@@ -618,7 +622,14 @@ func (x *index) replay(kind string) func(from, to uint64) []Event {
 }
 
 func sortedPkgKeys(m map[pkgKey]*pkgState) []pkgKey {
-	return slices.SortedFunc(maps.Keys(m), func(a, b pkgKey) int { return strings.Compare(a.String(), b.String()) })
+	return slices.SortedFunc(maps.Keys(m), comparePkgKeys)
+}
+
+func comparePkgKeys(a, b pkgKey) int {
+	if c := strings.Compare(a.store, b.store); c != 0 {
+		return c
+	}
+	return strings.Compare(a.path, b.path)
 }
 
 // diffState returns the records that turn the index into the state recs
@@ -631,7 +642,7 @@ func (x *index) diffState(recs []coord.Record) []coord.Record {
 		have[repoRecordKey(k)] = encodeDesc("", rs.desc)
 	}
 	for k, p := range x.pkgs {
-		for tag, d := range p.tags {
+		for tag, d := range p.tagMap() {
 			have[tagKey(k, tag)] = encodeDesc(tag, d)
 		}
 	}

@@ -25,6 +25,10 @@ func (e *Engine) upgradeFiles(ctx context.Context, namespace string, id names.ID
 		return nil, fmt.Errorf("%w: %s.newUpstream.name and %s.localPackageRevisionRef.name are required", errdef.ErrInvalid, field, field)
 	}
 	local, localFiles, err := e.publishedSource(ctx, namespace, t.LocalPackageRevisionRef.Name, field+".localPackageRevisionRef.name")
+	var localMeta format.Meta
+	if err == nil {
+		localMeta = local.rev.fullMeta()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -33,10 +37,10 @@ func (e *Engine) upgradeFiles(ctx context.Context, namespace string, id names.ID
 	}
 	oldName := t.OldUpstream.Name
 	if oldName == "" {
-		if local.rev.meta.Upstream == nil || local.rev.meta.Upstream.Name == "" {
+		if localMeta.Upstream == nil || localMeta.Upstream.Name == "" {
 			return nil, fmt.Errorf("%w: %s.oldUpstream.name: %q records no upstream; name the revision it was made from", errdef.ErrInvalid, field, t.LocalPackageRevisionRef.Name)
 		}
-		oldName = local.rev.meta.Upstream.Name
+		oldName = localMeta.Upstream.Name
 	}
 	_, oldFiles, err := e.publishedSource(ctx, namespace, oldName, field+".oldUpstream.name")
 	if err != nil {
@@ -54,9 +58,9 @@ func (e *Engine) upgradeFiles(ctx context.Context, namespace string, id names.ID
 	meta.Upstream = &pkgapi.Upstream{Name: pr.Name, PackageRevID: pr.Spec.PackageRevID}
 	meta.UpstreamLock = &pkgapi.UpstreamLock{Reference: pr.Status.OCI.Reference, Digest: pr.Status.OCI.Digest}
 	meta.Source = pr.Status.OCI.Reference
-	meta.Description = local.rev.meta.Description
-	meta.Labels = mergeLabels(local.rev.meta.Labels, meta.Labels)
-	meta.ReadinessGates = append(meta.ReadinessGates, local.rev.meta.ReadinessGates...)
+	meta.Description = localMeta.Description
+	meta.Labels = mergeLabels(localMeta.Labels, meta.Labels)
+	meta.ReadinessGates = append(meta.ReadinessGates, localMeta.ReadinessGates...)
 	cond := metav1.Condition{Type: pkgapi.ConditionUpgradeConflict, Status: metav1.ConditionFalse, Reason: "Merged",
 		Message:            fmt.Sprintf("upgraded from %s to %s with %s: no conflicts", oldName, pr.Name, strategyName(t.Strategy)),
 		LastTransitionTime: metav1.NewTime(meta.Created)}
@@ -118,7 +122,7 @@ func (e *Engine) History(ctx context.Context, namespace, name string) (*pkgapi.P
 	}
 	revN := map[string]int{}
 	for _, r := range f.pkg.revs {
-		revN[r.meta.Workspace] = r.n
+		revN[r.workspace] = r.n
 	}
 	sort.SliceStable(out.Revisions, func(i, j int) bool {
 		a, b := revN[out.Revisions[i].Workspace], revN[out.Revisions[j].Workspace]
@@ -181,8 +185,8 @@ func (e *Engine) Diff(ctx context.Context, namespace, name, against string) (*pk
 
 // defaultBase is what a revision is compared with when nothing is named.
 func (e *Engine) defaultBase(f snap) string {
-	if u := f.rev.meta.Upstream; u != nil && u.Name != "" {
-		return u.Name
+	if u := f.rev.m.x().upstreamName; u != "" {
+		return u
 	}
 	var base *rev
 	for _, r := range f.pkg.revs {

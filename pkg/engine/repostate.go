@@ -45,17 +45,21 @@ type repoState struct {
 type repoStatus struct {
 	mu        sync.Mutex
 	lastErr   error
-	scanned   time.Time // last complete scan
+	scanned   time.Time // when scans started to succeed: Ready's transition
+	failed    time.Time // when they started to fail
 	catalogOK *bool     // whether _catalog works; nil until known
 }
 
 func (s *repoStatus) set(err error, at time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.lastErr = err
-	if err == nil {
+	switch {
+	case err == nil && (s.lastErr != nil || s.scanned.IsZero()):
 		s.scanned = at
+	case err != nil && s.lastErr == nil:
+		s.failed = at
 	}
+	s.lastErr = err
 }
 
 // covers reports whether package k lies under the repository's prefix.
@@ -79,12 +83,13 @@ func (rs *repoState) object(rv uint64) configapi.Repository {
 	r.ResourceVersion = formatRV(rv)
 	r.Status.Address = rs.host + "/" + rs.prefix
 	rs.status.mu.Lock()
-	err, scanned := rs.status.lastErr, rs.status.scanned
+	err, scanned, failed := rs.status.lastErr, rs.status.scanned, rs.status.failed
 	rs.status.mu.Unlock()
 	cond := metaCondition("Ready", "Unknown", "Pending", "the registry has not been listed yet")
 	switch {
 	case err != nil:
 		cond = metaCondition("Ready", "False", "RegistryError", err.Error())
+		cond.LastTransitionTime = metav1.NewTime(failed)
 	case !scanned.IsZero():
 		cond = metaCondition("Ready", "True", "Ready", "registry listed")
 		cond.LastTransitionTime = metav1.NewTime(scanned)

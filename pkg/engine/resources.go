@@ -16,7 +16,7 @@ func (e *Engine) files(ctx context.Context, s snap) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return e.cache.filesOf(ctx, repo, s.rev.desc)
+	return e.cache.filesOf(ctx, repo, s.rev.descriptor())
 }
 
 // ListPackageRevisionResources implements Service.
@@ -29,7 +29,7 @@ func (e *Engine) ListPackageRevisionResources(ctx context.Context, namespace str
 	for _, s := range snaps {
 		files, err := e.files(ctx, s)
 		if err != nil {
-			e.log.Warn("reading resources failed", "namespace", s.view.pr.Namespace, "name", s.view.pr.Name, "err", err)
+			e.log.Warn("reading resources failed", "namespace", s.repo.key.namespace, "name", s.name(), "err", err)
 			continue
 		}
 		out = append(out, toResources(s.pr(), files))
@@ -75,7 +75,7 @@ func (e *Engine) UpdatePackageRevisionResources(ctx context.Context, in *pkgapi.
 	}
 	pr := s.pr()
 	if !maps.Equal(cur, files) {
-		out, err := e.rewrite(ctx, t, s, s.rev.meta, maps.Clone(files))
+		out, err := e.rewrite(ctx, t, s, s.rev.fullMeta(), maps.Clone(files))
 		if err != nil {
 			return nil, err
 		}

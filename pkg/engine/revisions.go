@@ -21,18 +21,6 @@ import (
 	"pkgserver.dev/pkgserver/pkg/store"
 )
 
-// snap is an object as the index had it when read. Its parts never change:
-// the index replaces them.
-type snap struct {
-	repo *repoState
-	pkg  *pkgState
-	rev  *rev
-	rv   uint64
-	view *revView
-}
-
-func (s snap) pr() pkgapi.PackageRevision { return *s.view.pr.DeepCopy() }
-
 func (s snap) store(ctx context.Context) (store.Repository, error) {
 	return s.repo.store.Repository(ctx, s.pkg.key.path)
 }
@@ -45,7 +33,7 @@ func (x *index) get(ns, name string) (snap, bool) {
 	if !ok {
 		return snap{}, false
 	}
-	return snap{repo: o.repo, pkg: o.pkg, rev: o.rev, rv: o.rv, view: o.view}, true
+	return o.snap(), true
 }
 
 // locate maps an identity to its repository and package.
@@ -131,7 +119,7 @@ func (e *Engine) current(ctx context.Context, t *txn, namespace, name string) (s
 		if err != nil {
 			return snap{}, err
 		}
-		if d, err := repo.Resolve(ctx, s.rev.tag); err != nil || d.Digest != s.rev.desc.Digest {
+		if d, err := repo.Resolve(ctx, s.rev.tag); err != nil || d.Digest != s.rev.digest {
 			if err := e.syncLocked(ctx, t.main, s.repo.store, s.pkg.key); err != nil {
 				return snap{}, err
 			}
@@ -244,7 +232,7 @@ func (e *Engine) CreatePackageRevision(ctx context.Context, in *pkgapi.PackageRe
 			e.log.Warn("recording the package in the registry's package index", "package", k.path, "err", err)
 		}
 	}
-	edit := newTagEdit(p.tags)
+	edit := newTagEdit(p.tagMap())
 	edit.tag(tag, m)
 	if err := t.publish(ctx, edit.records(k)); err != nil {
 		return nil, err
@@ -259,7 +247,7 @@ func (x *index) pkgOrEmpty(k pkgKey) *pkgState {
 	if p, ok := x.pkgs[k]; ok {
 		return p
 	}
-	return &pkgState{key: k, tags: tagMap{}}
+	return &pkgState{key: k}
 }
 
 // taskLockKeys returns the packages a creation task reads.
@@ -270,8 +258,8 @@ func (e *Engine) taskLockKeys(namespace string, t pkgapi.Task) []string {
 		refs = append(refs, t.Clone.Upstream.Name)
 	case t.Type == pkgapi.TaskTypeUpgrade && t.Upgrade != nil:
 		refs = append(refs, t.Upgrade.NewUpstream.Name, t.Upgrade.OldUpstream.Name)
-		if s, ok := e.idx.get(namespace, t.Upgrade.LocalPackageRevisionRef.Name); ok && s.rev.meta.Upstream != nil {
-			refs = append(refs, s.rev.meta.Upstream.Name)
+		if s, ok := e.idx.get(namespace, t.Upgrade.LocalPackageRevisionRef.Name); ok && s.rev.m.x().upstreamName != "" {
+			refs = append(refs, s.rev.m.x().upstreamName)
 		}
 	}
 	var keys []string
@@ -331,7 +319,7 @@ func (e *Engine) taskFiles(ctx context.Context, namespace string, id names.ID, p
 		meta.Upstream = &pkgapi.Upstream{Name: pr.Name, PackageRevID: pr.Spec.PackageRevID}
 		meta.UpstreamLock = &pkgapi.UpstreamLock{Reference: pr.Status.OCI.Reference, Digest: pr.Status.OCI.Digest}
 		meta.Source = pr.Status.OCI.Reference
-		meta.Description = src.rev.meta.Description
+		meta.Description = src.rev.m.description
 		return files, nil
 	case pkgapi.TaskTypeEdit:
 		if t.Edit == nil || t.Edit.Source.Name == "" {
@@ -344,9 +332,10 @@ func (e *Engine) taskFiles(ctx context.Context, namespace string, id names.ID, p
 		if src.pkg.key != p.key || src.repo.key.name != id.Repository {
 			return nil, fmt.Errorf("%w: spec.tasks[0].edit.source.name: %q is not a revision of package %q in repository %q", errdef.ErrInvalid, t.Edit.Source.Name, id.Package, id.Repository)
 		}
-		meta.Upstream = src.rev.meta.Upstream
-		meta.UpstreamLock = src.rev.meta.UpstreamLock
-		meta.Description = src.rev.meta.Description
+		sm := src.rev.m.meta()
+		meta.Upstream = sm.Upstream
+		meta.UpstreamLock = sm.UpstreamLock
+		meta.Description = sm.Description
 		return files, nil
 	case pkgapi.TaskTypeUpgrade:
 		return e.upgradeFiles(ctx, namespace, id, p, t.Upgrade, meta)
@@ -385,7 +374,8 @@ func (e *Engine) UpdatePackageRevision(ctx context.Context, in *pkgapi.PackageRe
 	if to == "" {
 		to = cur.Spec.Lifecycle
 	}
-	meta := s.rev.meta
+	meta := s.rev.fullMeta()
+	old := s.rev.fullMeta()
 	meta.Labels = userLabels(in.Labels)
 	meta.Annotations = in.Annotations
 	// Gates guard publication: an update that leaves the field out (a PUT of
@@ -397,7 +387,6 @@ func (e *Engine) UpdatePackageRevision(ctx context.Context, in *pkgapi.PackageRe
 		meta.ManagedFields = in.ManagedFields
 	}
 	meta.Lifecycle = to
-	old := s.rev.meta
 	changed := to != cur.Spec.Lifecycle || !equalJSON(meta.Labels, old.Labels) ||
 		!equalJSON(meta.Annotations, old.Annotations) || !equalJSON(meta.ReadinessGates, old.ReadinessGates) ||
 		!equalJSON(meta.ManagedFields, old.ManagedFields)
@@ -449,13 +438,13 @@ func (e *Engine) ApprovePackageRevision(ctx context.Context, in *pkgapi.PackageR
 	}
 	dry := WriteOptionsFrom(ctx).DryRun
 	now := e.opts.Now().UTC().Truncate(1e9)
-	edit := newTagEdit(s.pkg.tags)
+	edit := newTagEdit(s.pkg.tagMap())
 	switch {
 	case from == to:
 		cur := s.pr()
 		return &cur, nil
 	case to == pkgapi.LifecycleDraft: // reject
-		meta := s.rev.meta
+		meta := s.rev.fullMeta()
 		meta.Lifecycle = pkgapi.LifecycleDraft
 		return e.rewrite(ctx, t, s, meta, nil)
 	case from == pkgapi.LifecycleProposed:
@@ -464,7 +453,7 @@ func (e *Engine) ApprovePackageRevision(ctx context.Context, in *pkgapi.PackageR
 		if s.rev.n == 0 {
 			return nil, fmt.Errorf("%w: revision %q has no number (tag %q was pushed by another tool); delete its tag in the registry instead", errdef.ErrForbidden, in.Name, s.rev.tag)
 		}
-		marker := format.DeletionMarker(s.rev.desc, s.rev.tag, now)
+		marker := format.DeletionMarker(s.rev.descriptor(), s.rev.tag, now)
 		if dry {
 			return e.dryRunLifecycle(s, pkgapi.LifecycleDeletionProposed)
 		}
@@ -492,7 +481,7 @@ func (e *Engine) ApprovePackageRevision(ctx context.Context, in *pkgapi.PackageR
 
 // publishRevision turns a proposed revision into the next vN of its package.
 func (e *Engine) publishRevision(ctx context.Context, t *txn, s snap, repo store.Repository, user string) (*pkgapi.PackageRevision, error) {
-	if missing := unmetGates(s.rev.meta); len(missing) > 0 {
+	if missing := unmetGates(s.rev.fullMeta()); len(missing) > 0 {
 		return nil, fmt.Errorf("%w: readiness gates not met: %s; set these conditions to True through the status subresource first", errdef.ErrInvalid, strings.Join(missing, ", "))
 	}
 	n := s.pkg.next()
@@ -507,18 +496,22 @@ func (e *Engine) publishRevision(ctx context.Context, t *txn, s snap, repo store
 			}
 		}
 	}
-	meta := s.rev.meta
+	meta := s.rev.fullMeta()
 	meta.Lifecycle = pkgapi.LifecyclePublished
 	meta.Revision = names.RevisionTag(n)
 	meta.PublishedBy = user
 	meta.PublishedAt = e.opts.Now().UTC().Truncate(1e9)
-	manifest := format.Manifest(meta, s.rev.info.layers...)
+	layers, err := e.layersOf(ctx, repo, s.rev)
+	if err != nil {
+		return nil, err
+	}
+	manifest := format.Manifest(meta, layers...)
 	if WriteOptionsFrom(ctx).DryRun {
-		r := newRev(meta.Revision, manifest.Descriptor, manifestInfo{artifactType: format.ArtifactType, meta: meta, layers: s.rev.info.layers})
+		r := newRev(meta.Revision, manifest.Descriptor, metaFrom(format.ArtifactType, meta))
 		return e.dryRunRev(s.repo, s.pkg, r, max(n, s.pkg.latest()))
 	}
 	if err := t.setIntent(ctx, intent{Op: "publish", Store: s.pkg.key.store, Path: s.pkg.key.path, Tag: s.rev.tag,
-		Revision: meta.Revision, From: s.rev.desc.Digest, To: manifest.Descriptor}); err != nil {
+		Revision: meta.Revision, From: s.rev.digest, To: manifest.Descriptor}); err != nil {
 		return nil, err
 	}
 	if err := pushManifest(ctx, repo, manifest, meta.Revision); err != nil {
@@ -528,15 +521,15 @@ func (e *Engine) publishRevision(ctx context.Context, t *txn, s snap, repo store
 	if err := pushManifest(ctx, repo, manifest, names.LatestTag); err != nil {
 		return nil, fmt.Errorf("tag latest: %w", err)
 	}
-	edit := newTagEdit(s.pkg.tags)
+	edit := newTagEdit(s.pkg.tagMap())
 	edit.tag(meta.Revision, manifest)
-	if err := e.dropTag(ctx, repo, s.pkg, s.rev.tag, s.rev.desc, edit); err != nil {
+	if err := e.dropTag(ctx, repo, s.pkg, s.rev.tag, s.rev.descriptor(), edit); err != nil {
 		return nil, fmt.Errorf("remove proposed revision after publishing %s: %w", meta.Revision, err)
 	}
 	if err := t.publish(ctx, edit.records(s.pkg.key)); err != nil {
 		return nil, err
 	}
-	return e.object(s.repo.key.namespace, s.view.pr.Name)
+	return e.object(s.repo.key.namespace, s.name())
 }
 
 // unmetGates lists readiness gates whose condition is not True.
@@ -564,7 +557,7 @@ func (e *Engine) DeletePackageRevision(ctx context.Context, namespace, name stri
 		return err
 	}
 	defer t.unlock()
-	if err := checkPreconditions(ctx, string(s.view.pr.UID), formatRV(s.rv)); err != nil {
+	if err := checkPreconditions(ctx, s.uid(), formatRV(s.rv)); err != nil {
 		return err
 	}
 	if err := lifecycle.CheckDelete(s.rev.lifecycle); err != nil {
@@ -583,12 +576,12 @@ func (e *Engine) DeletePackageRevision(ctx context.Context, namespace, name stri
 	if err != nil {
 		return err
 	}
-	edit := newTagEdit(s.pkg.tags)
+	edit := newTagEdit(s.pkg.tagMap())
 	if s.rev.n > 0 {
 		// The tombstone goes first: if we stop half way, N is still taken,
 		// and the intent tells the next holder of the lock to finish.
 		tomb := format.Tombstone(s.rev.tag, e.opts.Now())
-		if err := t.setIntent(ctx, intent{Op: "delete", Store: s.pkg.key.store, Path: s.pkg.key.path, Tag: s.rev.tag, From: s.rev.desc.Digest, To: tomb.Descriptor}); err != nil {
+		if err := t.setIntent(ctx, intent{Op: "delete", Store: s.pkg.key.store, Path: s.pkg.key.path, Tag: s.rev.tag, From: s.rev.digest, To: tomb.Descriptor}); err != nil {
 			return err
 		}
 		if err := e.pushBlob(ctx, s.repo, repo, s.pkg.key, format.Empty); err != nil {
@@ -605,7 +598,7 @@ func (e *Engine) DeletePackageRevision(ctx context.Context, namespace, name stri
 		}
 		edit.deleteManifest(*s.rev.marker)
 	}
-	if err := e.dropTag(ctx, repo, s.pkg, s.rev.tag, s.rev.desc, edit); err != nil {
+	if err := e.dropTag(ctx, repo, s.pkg, s.rev.tag, s.rev.descriptor(), edit); err != nil {
 		return fmt.Errorf("delete %s: %w", s.rev.tag, err)
 	}
 	if s.rev.n > 0 && s.rev.n == s.pkg.latest() {
@@ -617,7 +610,7 @@ func (e *Engine) DeletePackageRevision(ctx context.Context, namespace, name stri
 			}
 		}
 		if next != nil {
-			if err := repo.Tag(ctx, next.desc, names.LatestTag); err != nil {
+			if err := repo.Tag(ctx, next.descriptor(), names.LatestTag); err != nil {
 				return fmt.Errorf("move latest to %s: %w", next.tag, err)
 			}
 		}
@@ -631,7 +624,7 @@ func (x *index) downstreamsOf(namespace, name string) []string {
 	defer x.mu.RUnlock()
 	var out []string
 	for o := range x.downstream[namespace+"/"+nameWithoutWorkspace(name)] {
-		if o.rev.meta.Upstream.Name == name {
+		if o.rev.m.x().upstreamName == name {
 			out = append(out, o.name)
 		}
 	}
@@ -643,8 +636,8 @@ func (x *index) downstreamsOf(namespace, name string) []string {
 // other tags name the same manifest, else the manifest. edit follows.
 func (e *Engine) dropTag(ctx context.Context, repo store.Repository, p *pkgState, tag string, d ocispec.Descriptor, edit *tagEdit) error {
 	shared := false
-	for t, o := range p.tags {
-		if t != tag && o.Digest == d.Digest {
+	for _, o := range p.entries {
+		if o.tag != tag && o.digest == d.Digest {
 			shared = true
 		}
 	}
@@ -669,40 +662,51 @@ func (e *Engine) dropTag(ctx context.Context, repo store.Repository, p *pkgState
 // rewrite stores a draft or proposed revision again with new metadata and,
 // when files is not nil, new contents; the old manifest is removed.
 func (e *Engine) rewrite(ctx context.Context, t *txn, s snap, meta format.Meta, files map[string]string) (*pkgapi.PackageRevision, error) {
-	var layers []ocispec.Descriptor
-	if files == nil {
-		layers = s.rev.info.layers
-	}
-	if WriteOptionsFrom(ctx).DryRun {
-		return e.dryRun(s.repo, s.pkg, s.rev.tag, meta, files, layers)
-	}
 	repo, err := s.store(ctx)
 	if err != nil {
 		return nil, err
+	}
+	var layers []ocispec.Descriptor
+	if files == nil {
+		if layers, err = e.layersOf(ctx, repo, s.rev); err != nil {
+			return nil, err
+		}
+	}
+	if WriteOptionsFrom(ctx).DryRun {
+		return e.dryRun(s.repo, s.pkg, s.rev.tag, meta, files, layers)
 	}
 	m, err := e.writeRevision(ctx, s.repo, repo, s.pkg.key, s.rev.tag, meta, files, layers)
 	if err != nil {
 		return nil, err
 	}
-	edit := newTagEdit(s.pkg.tags)
+	edit := newTagEdit(s.pkg.tagMap())
 	edit.tag(s.rev.tag, m)
-	if m.Descriptor.Digest != s.rev.desc.Digest {
+	if m.Descriptor.Digest != s.rev.digest {
 		shared := false
-		for tag, o := range s.pkg.tags {
-			shared = shared || tag != s.rev.tag && o.Digest == s.rev.desc.Digest
+		for _, o := range s.pkg.entries {
+			shared = shared || o.tag != s.rev.tag && o.digest == s.rev.digest
 		}
 		// The old manifest is garbage now: removing it is cleanup, and a
 		// crash before it leaves only an untagged manifest.
 		if !shared {
-			if err := deleteManifest(ctx, repo, s.rev.desc); err != nil && !errors.Is(err, errdef.ErrNotFound) {
-				e.log.Warn("removing the previous manifest of a draft", "package", s.pkg.key.String(), "digest", s.rev.desc.Digest, "err", err)
+			if err := deleteManifest(ctx, repo, s.rev.descriptor()); err != nil && !errors.Is(err, errdef.ErrNotFound) {
+				e.log.Warn("removing the previous manifest of a draft", "package", s.pkg.key.String(), "digest", s.rev.digest, "err", err)
 			}
 		}
 	}
 	if err := t.publish(ctx, edit.records(s.pkg.key)); err != nil {
 		return nil, err
 	}
-	return e.object(s.repo.key.namespace, s.view.pr.Name)
+	return e.object(s.repo.key.namespace, s.name())
+}
+
+// layersOf returns the layers of a revision, from its manifest.
+func (e *Engine) layersOf(ctx context.Context, repo store.Repository, r *rev) ([]ocispec.Descriptor, error) {
+	m, err := e.cache.manifest(ctx, repo, r.descriptor())
+	if err != nil {
+		return nil, err
+	}
+	return m.Layers, nil
 }
 
 // writeRevision pushes a revision's blobs and manifest and tags it. With files
@@ -750,7 +754,7 @@ func (e *Engine) dryRun(rs *repoState, p *pkgState, tag string, meta format.Meta
 		layers = []ocispec.Descriptor{layer.Descriptor}
 	}
 	manifest := format.Manifest(meta, layers...)
-	r := newRev(tag, manifest.Descriptor, manifestInfo{artifactType: format.ArtifactType, meta: meta, layers: layers})
+	r := newRev(tag, manifest.Descriptor, metaFrom(format.ArtifactType, meta))
 	return e.dryRunRev(rs, p, r, p.latest())
 }
 
@@ -803,19 +807,20 @@ func (e *Engine) UpdatePackageRevisionStatus(ctx context.Context, in *pkgapi.Pac
 			conds[i].Reason = "Set"
 		}
 	}
-	managed := s.rev.meta.ManagedFields
+	cur := s.rev.fullMeta()
+	managed := cur.ManagedFields
 	if in.ManagedFields != nil {
 		managed = in.ManagedFields
 	}
-	same := equalJSON(conds, s.rev.meta.Conditions) || len(conds) == 0 && len(s.rev.meta.Conditions) == 0
-	if same && equalJSON(managed, s.rev.meta.ManagedFields) {
+	same := equalJSON(conds, cur.Conditions) || len(conds) == 0 && len(cur.Conditions) == 0
+	if same && equalJSON(managed, cur.ManagedFields) {
 		pr := s.pr()
 		return &pr, nil
 	}
 	if !lifecycle.Mutable(s.rev.lifecycle) {
 		return nil, fmt.Errorf("%w: revision %q is %s and immutable; its status cannot change", errdef.ErrForbidden, in.Name, s.rev.lifecycle)
 	}
-	meta := s.rev.meta
+	meta := cur
 	meta.Conditions = conds
 	meta.ManagedFields = managed
 	return e.rewrite(ctx, t, s, meta, nil)

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	pkgapi "pkgserver.dev/pkgserver/api/pkg/v1alpha1"
@@ -173,66 +174,99 @@ func isRevisionTag(tag string) bool {
 	return tracked(tag) && !isMarker(tag) && !isTombstone(tag)
 }
 
-// rev is one revision of a package as the tags and its manifest say.
+// rev is one revision of a package as the tags and its manifest say. It
+// never changes: a change of the package builds new ones.
 type rev struct {
 	tag       string
-	desc      ocispec.Descriptor
-	info      manifestInfo // as read from the manifest
-	meta      format.Meta  // info.meta with the defaults and names applied
-	n         int          // N of a vN tag, else 0
+	digest    digest.Digest // of its manifest
+	size      int64
+	mediaType string
+	m         *revMeta // as read from the manifest
+	workspace string   // with the defaults and names applied
+	revision  string
+	n         int // N of a vN tag, else 0
 	marker    *ocispec.Descriptor
 	lifecycle pkgapi.Lifecycle
+}
+
+// descriptor is the revision's manifest descriptor.
+func (r *rev) descriptor() ocispec.Descriptor {
+	return ocispec.Descriptor{MediaType: r.mediaType, Digest: r.digest, Size: r.size}
+}
+
+// fullMeta decodes the revision's metadata, with its workspace and revision.
+func (r *rev) fullMeta() format.Meta {
+	d := r.m.meta()
+	d.Workspace, d.Revision = r.workspace, r.revision
+	return d
 }
 
 // pkgState is one package: its tags and the revisions they make.
 type pkgState struct {
 	key        pkgKey
-	tags       tagMap
-	revs       []*rev // sorted by tag
-	deletedMax int    // highest N of a tombstone: numbers never come back
+	entries    []tagEntry // sorted by tag
+	revs       []*rev     // sorted by tag
+	deletedMax int        // highest N of a tombstone: numbers never come back
+	newest     int        // highest N among revs: the latest revision
 	// missing lists revision tags whose manifest could not be read; they are
 	// tried again later.
 	missing []string
-	// shadowed lists draft tags whose workspace a published revision has.
-	shadowed []string
+	// shadowed lists drafts whose workspace a published revision has; they
+	// are kept to be shown again once it is gone.
+	shadowed []*rev
 }
 
-// latest is the highest N among published revisions, 0 if none.
-func (p *pkgState) latest() int {
-	n := 0
-	for _, r := range p.revs {
-		n = max(n, r.n)
-	}
-	return n
+// tagEntry is one tag of a package, kept compactly.
+type tagEntry struct {
+	tag       string
+	digest    digest.Digest
+	size      int64
+	mediaType string
 }
+
+// tagMap returns the package's tags as a map the caller owns.
+func (p *pkgState) tagMap() tagMap {
+	m := make(tagMap, len(p.entries))
+	for _, e := range p.entries {
+		m[e.tag] = ocispec.Descriptor{MediaType: e.mediaType, Digest: e.digest, Size: e.size}
+	}
+	return m
+}
+
+func entriesOf(tags tagMap) []tagEntry {
+	out := make([]tagEntry, 0, len(tags))
+	for _, tag := range slices.Sorted(maps.Keys(tags)) {
+		d := tags[tag]
+		out = append(out, tagEntry{tag: intern(tag), digest: d.Digest, size: d.Size, mediaType: intern(d.MediaType)})
+	}
+	return out
+}
+
+// manifestRevs are the revisions whose manifests the package keeps.
+func (p *pkgState) manifestRevs() []*rev { return slices.Concat(p.revs, p.shadowed) }
+
+// latest is the highest N among published revisions, 0 if none.
+func (p *pkgState) latest() int { return p.newest }
 
 // next is the number the next published revision gets.
 func (p *pkgState) next() int { return max(p.latest(), p.deletedMax) + 1 }
 
 func (p *pkgState) byWorkspace(ws string) *rev {
 	for _, r := range p.revs {
-		if r.meta.Workspace == ws {
+		if r.workspace == ws {
 			return r
 		}
 	}
 	return nil
 }
 
-// manifestInfo is what deriving needs of a revision manifest, decoded once.
-type manifestInfo struct {
-	artifactType string
-	meta         format.Meta
-	layers       []ocispec.Descriptor
-}
-
-func infoOf(m ocispec.Manifest) manifestInfo {
-	return manifestInfo{artifactType: m.ArtifactType, meta: format.Decode(m.Annotations), layers: m.Layers}
-}
+// infoOf keeps what deriving needs of a revision manifest.
+func infoOf(m ocispec.Manifest) *revMeta { return newRevMeta(m.ArtifactType, m.Annotations) }
 
 // derive builds the revisions of a package from its tags. info returns the
 // manifest of a digest (false when it cannot be read).
-func derive(k pkgKey, tags tagMap, info func(ocispec.Descriptor) (manifestInfo, bool)) *pkgState {
-	p := &pkgState{key: k, tags: tags}
+func derive(k pkgKey, tags tagMap, info func(ocispec.Descriptor) (*revMeta, bool)) *pkgState {
+	p := &pkgState{key: k, entries: entriesOf(tags)}
 	markers := map[string]ocispec.Descriptor{}
 	var drafts, published, others []*rev
 	for _, tag := range slices.Sorted(maps.Keys(tags)) {
@@ -275,14 +309,14 @@ func derive(k pkgKey, tags tagMap, info func(ocispec.Descriptor) (manifestInfo, 
 	// is left out (and left alone: reads never write).
 	taken := map[string]bool{}
 	for _, r := range slices.Concat(published, others) {
-		ws := r.meta.Workspace
+		ws := r.m.workspace
 		if ws == "" || names.ValidateWorkspace(ws) != nil || taken[ws] {
 			ws = sanitizeWorkspace(r.tag)
 			for i := 2; taken[ws]; i++ {
 				ws = sanitizeWorkspace(r.tag) + "-" + itoa(i)
 			}
 		}
-		r.meta.Workspace = ws
+		r.workspace = intern(ws)
 		taken[ws] = true
 		if d, ok := markers[r.tag]; ok {
 			r.marker = &d
@@ -290,32 +324,41 @@ func derive(k pkgKey, tags tagMap, info func(ocispec.Descriptor) (manifestInfo, 
 		}
 	}
 	drafts = slices.DeleteFunc(drafts, func(r *rev) bool {
-		if taken[r.meta.Workspace] {
-			p.shadowed = append(p.shadowed, r.tag)
+		if taken[r.workspace] {
+			p.shadowed = append(p.shadowed, r)
 			return true
 		}
 		return false
 	})
-	p.revs = slices.Concat(drafts, published, others)
-	slices.SortFunc(p.revs, func(a, b *rev) int { return strings.Compare(a.tag, b.tag) })
+	p.setRevs(slices.Concat(drafts, published, others))
 	return p
+}
+
+// setRevs sets the revisions of p, sorted by tag, and its latest number.
+func (p *pkgState) setRevs(revs []*rev) {
+	slices.SortFunc(revs, func(a, b *rev) int { return strings.Compare(a.tag, b.tag) })
+	p.revs, p.newest = revs, 0
+	for _, r := range revs {
+		p.newest = max(p.newest, r.n)
+	}
 }
 
 // newRev reads a revision from its tag and manifest, applying the documented
 // defaults to what an artifact pushed by another tool leaves out.
-func newRev(tag string, desc ocispec.Descriptor, m manifestInfo) *rev {
-	r := &rev{tag: tag, desc: desc, info: m, meta: m.meta}
+func newRev(tag string, desc ocispec.Descriptor, m *revMeta) *rev {
+	r := &rev{tag: intern(tag), digest: desc.Digest, size: desc.Size, mediaType: intern(desc.MediaType),
+		m: m, workspace: m.workspace, revision: m.revision}
 	if ws, ok := names.ParseWorkspaceTag(tag); ok {
-		r.meta.Workspace = ws
-		r.meta.Revision = ""
+		r.workspace = intern(ws)
+		r.revision = ""
 		r.lifecycle = pkgapi.LifecycleDraft
-		if r.meta.Lifecycle == pkgapi.LifecycleProposed {
+		if m.lifecycle == pkgapi.LifecycleProposed {
 			r.lifecycle = pkgapi.LifecycleProposed
 		}
 		return r
 	}
 	r.lifecycle = pkgapi.LifecyclePublished
-	r.meta.Revision = tag
+	r.revision = r.tag
 	if n, ok := names.ParseRevision(tag); ok {
 		r.n = n
 	}

@@ -113,7 +113,7 @@ func (e *Engine) Snapshot(ctx context.Context, kind, namespace string) ([]any, s
 			if namespace != "" && o.ns != namespace {
 				return false
 			}
-			out = append(out, &o.view.pr)
+			out = append(out, render(o.snap()))
 			return true
 		}
 		if namespace == "" {
