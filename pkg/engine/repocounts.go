@@ -22,9 +22,9 @@ func (x *index) repoObject(rs *repoState, rv uint64) configapi.Repository {
 func (rs *repoState) lastScan() *metav1.Time {
 	rs.status.mu.Lock()
 	defer rs.status.mu.Unlock()
-	if rs.status.scanned.IsZero() {
+	if rs.status.listed.IsZero() {
 		return nil
 	}
-	t := metav1.NewTime(rs.status.scanned)
+	t := metav1.NewTime(rs.status.listed)
 	return &t
 }
