@@ -29,6 +29,7 @@ func run(m *testing.M) int {
 	harness.DefaultTool(root, harness.EnvOrasBin, "oras")
 	harness.DefaultTool(root, harness.EnvCraneBin, "crane")
 	harness.DefaultTool(root, harness.EnvSkopeoBin, "skopeo")
+	harness.DefaultTool(root, harness.EnvChromiumBin, "chromium")
 	dir, err := os.MkdirTemp("", "pkgserver-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)

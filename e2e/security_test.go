@@ -89,7 +89,9 @@ type secureEnv struct {
 	issuer                 *authtest.Issuer
 }
 
-func newSecureEnv(t *testing.T) *secureEnv {
+// newSecureEnv starts the server; more change its options (the console
+// test's listen address and redirect URL).
+func newSecureEnv(t *testing.T, more ...func(*harness.Options)) *secureEnv {
 	t.Helper()
 	e := &secureEnv{dir: t.TempDir(), tokens: map[string]string{}}
 	serverCA := authtest.NewCA(t, "pkgserver-ca")
@@ -117,7 +119,7 @@ func newSecureEnv(t *testing.T) *secureEnv {
 	authtest.WriteFile(t, policyFile, []byte(secPolicy))
 	e.auditPath = filepath.Join(e.dir, "audit.log")
 
-	e.srv = harness.Start(t, harness.Options{Bin: serverBin, DataDir: t.TempDir(), CAFile: e.caFile, Args: []string{
+	opts := harness.Options{Bin: serverBin, DataDir: t.TempDir(), CAFile: e.caFile, Args: []string{
 		"--tls-cert-file", certFile, "--tls-private-key-file", keyFile,
 		"--client-ca-file", clientCAFile,
 		"--requestheader-client-ca-file", proxyCAFile, "--requestheader-allowed-names", "front-proxy",
@@ -127,7 +129,11 @@ func newSecureEnv(t *testing.T) *secureEnv {
 		"--authorization-policy-file", policyFile,
 		"--audit-log-path", e.auditPath,
 		"--allowed-registries", "registry.example,*.corp.example",
-	}})
+	}}
+	for _, m := range more {
+		m(&opts)
+	}
+	e.srv = harness.Start(t, opts)
 	return e
 }
 

@@ -76,6 +76,7 @@ func main() {
 	flag.TextVar(&level, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	pprofAddr := flag.String("pprof-listen", "", "serve Go's net/http/pprof on this address (off when empty)")
 	securityFlags(flag.CommandLine, &cfg.Security)
+	consoleFlags(flag.CommandLine, &cfg.Console)
 	replicaFlags(flag.CommandLine, &cfg.Replicas)
 	flag.Parse()
 	if cfg.GCGracePeriod <= 0 {

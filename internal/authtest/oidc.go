@@ -27,6 +27,7 @@ type Issuer struct {
 
 	mu   sync.Mutex
 	keys []*SigningKey // served in the JWKS
+	flow codeFlow      // the authorization code flow (codeflow.go)
 }
 
 // SigningKey is one key of the issuer.
@@ -48,7 +49,8 @@ func NewIssuer(t testing.TB) *Issuer {
 			"jwks_uri":                              iss.URL + "/keys",
 			"authorization_endpoint":                iss.URL + "/auth",
 			"token_endpoint":                        iss.URL + "/token",
-			"response_types_supported":              []string{"id_token"},
+			"response_types_supported":              []string{"id_token", "code"},
+			"code_challenge_methods_supported":      []string{"S256"},
 			"subject_types_supported":               []string{"public"},
 			"id_token_signing_alg_values_supported": []string{"ES256"},
 		})
@@ -65,6 +67,9 @@ func NewIssuer(t testing.TB) *Issuer {
 	})
 	ca := NewCA(t, "oidc-ca")
 	leaf := ca.Server(t)
+	iss.flow.t = t
+	mux.HandleFunc("/auth", iss.authorize)
+	mux.HandleFunc("/token", iss.token)
 	iss.Server = httptest.NewUnstartedServer(mux)
 	iss.Server.TLS = &tls.Config{Certificates: []tls.Certificate{leaf.TLS(t)}}
 	iss.Server.StartTLS()
@@ -106,6 +111,8 @@ type Claims struct {
 	Email    string
 	Groups   []string
 	Expiry   time.Time
+	// Nonce is the nonce of an authorization request (code flow).
+	Nonce string
 }
 
 // Token signs claims with key as a compact JWS (an ID token).
@@ -133,6 +140,9 @@ func (k *SigningKey) Token(t testing.TB, c Claims) string {
 	}
 	if c.Groups != nil {
 		extra["groups"] = c.Groups
+	}
+	if c.Nonce != "" {
+		extra["nonce"] = c.Nonce
 	}
 	tok, err := jwt.Signed(sig).Claims(std).Claims(extra).Serialize()
 	if err != nil {

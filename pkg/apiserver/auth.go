@@ -86,8 +86,12 @@ func (s *server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if a.Strip != nil {
 			a.Strip(req)
 		}
-		if err != nil {
+		// A request without credentials is how a browser reaches the console
+		// and a registry client starts: not worth a line on those paths.
+		if err != nil && !(self && errors.Is(err, authn.ErrNoCredentials)) {
 			s.log.Info("authentication failed", "method", req.Method, "path", req.URL.Path, "err", err)
+		}
+		if err != nil {
 			if !self {
 				err = unauthorized(err, attrs)
 			}

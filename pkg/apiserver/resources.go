@@ -176,6 +176,8 @@ var repositoryColumns = []column[*configapi.Repository]{
 	col("Ready", "string", "Whether the registry answers.", 0, func(r *configapi.Repository) any { return conditionStatus(r.Status.Conditions, "Ready") }),
 	ageColumn[*configapi.Repository](),
 	col("Description", "string", "Description of the repository.", 1, func(r *configapi.Repository) any { return r.Spec.Description }),
+	col("Packages", "integer", "Packages in the repository.", 1, func(r *configapi.Repository) any { return r.Status.PackageCount }),
+	col("Revisions", "integer", "Package revisions in the repository.", 1, func(r *configapi.Repository) any { return r.Status.RevisionCount }),
 }
 
 var packageRevisionColumns = []column[*pkgapi.PackageRevision]{

@@ -58,8 +58,10 @@ type cpRepo struct {
 	RV      uint64               `json:"rv"`
 	Created uint64               `json:"created"`
 	Object  configapi.Repository `json:"object"`
-	// Scanned is when its registry started to list without error.
+	// Scanned is when its registry started to list without error, Listed
+	// when it last did.
 	Scanned time.Time `json:"scanned,omitzero"`
+	Listed  time.Time `json:"listed,omitzero"`
 }
 
 type cpObject struct {
@@ -82,9 +84,9 @@ func (x *index) snapshotCheckpoint() *cpSnapshot {
 	s := &cpSnapshot{seq: x.seq, floor: x.hub.replayFloor, objs: make([]cpObject, 0, x.objs.Len())}
 	for _, rs := range x.sortedRepos() {
 		rs.status.mu.Lock()
-		scanned := rs.status.scanned
+		scanned, listed := rs.status.scanned, rs.status.listed
 		rs.status.mu.Unlock()
-		s.repos = append(s.repos, cpRepo{Desc: rs.desc, RV: rs.rv, Created: rs.created, Object: rs.obj, Scanned: scanned})
+		s.repos = append(s.repos, cpRepo{Desc: rs.desc, RV: rs.rv, Created: rs.created, Object: rs.obj, Scanned: scanned, Listed: listed})
 	}
 	s.pkgs = slices.AppendSeq(make([]*pkgState, 0, len(x.pkgs)), maps.Values(x.pkgs)) // in any order
 	x.objs.Ascend(func(o *object) bool {
@@ -374,7 +376,7 @@ func (x *index) restore(cp *checkpoint, newRepo func(configapi.Repository, ocisp
 	for _, c := range repos {
 		if rs, ok := x.repos[repoKey{c.Object.Namespace, c.Object.Name}]; ok {
 			rs.rv, rs.created = c.RV, c.Created
-			rs.status.scanned = c.Scanned
+			rs.status.scanned, rs.status.listed = c.Scanned, c.Listed
 		}
 	}
 	x.seq = cp.seq

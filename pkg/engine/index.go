@@ -462,7 +462,7 @@ func (x *index) applyRepo(em *emitter, k repoKey, value []byte, in batchInput) {
 		x.dropRepoObjects(em, old)
 		delete(x.repos, k)
 		rv := em.next()
-		r := old.object(rv)
+		r := x.repoObject(old, rv)
 		em.emit("DELETED", configapi.RepositoryKind, &r, rv)
 		return
 	}
@@ -497,14 +497,14 @@ func (x *index) applyRepo(em *emitter, k repoKey, value []byte, in batchInput) {
 					o.repo = rs
 				}
 			}
-			r, prev := rs.object(rv), old.object(old.rv)
+			r, prev := x.repoObject(rs, rv), x.repoObject(old, old.rv)
 			em.modified(configapi.RepositoryKind, &r, &prev, rv)
 			return
 		}
 		x.dropRepoObjects(em, old)
 	}
 	x.repos[k] = rs
-	r := rs.object(rv)
+	r := x.repoObject(rs, rv)
 	em.emit(typ, configapi.RepositoryKind, &r, rv)
 	for _, pk := range slices.SortedFunc(maps.Keys(x.pkgs), func(a, b pkgKey) int { return strings.Compare(a.String(), b.String()) }) {
 		if rs.covers(pk) {
@@ -602,7 +602,7 @@ func (x *index) replay(kind string) func(from, to uint64) []Event {
 		case configapi.RepositoryKind:
 			for _, rs := range x.sortedRepos() {
 				if rs.rv > from && rs.rv <= to {
-					r := rs.object(rs.rv)
+					r := x.repoObject(rs, rs.rv)
 					add(&r, rs.rv, rs.created)
 				}
 			}

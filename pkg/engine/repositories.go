@@ -35,10 +35,14 @@ func (e *Engine) ListRepositories(ctx context.Context, namespace string) ([]conf
 	if err := e.wait(ctx); err != nil {
 		return nil, err
 	}
-	states := e.repoStates(namespace)
-	out := make([]configapi.Repository, 0, len(states))
-	for _, rs := range states {
-		out = append(out, rs.object(rs.rv))
+	x := e.idx
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	out := []configapi.Repository{}
+	for _, rs := range x.sortedRepos() {
+		if namespace == "" || rs.key.namespace == namespace {
+			out = append(out, x.repoObject(rs, rs.rv))
+		}
 	}
 	return out, nil
 }
@@ -48,11 +52,14 @@ func (e *Engine) GetRepository(ctx context.Context, namespace, name string) (*co
 	if err := e.wait(ctx); err != nil {
 		return nil, err
 	}
-	rs, err := e.repoState(namespace, name)
-	if err != nil {
-		return nil, err
+	x := e.idx
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	rs, ok := x.repos[repoKey{namespace, name}]
+	if !ok {
+		return nil, fmt.Errorf("%w: repository %q in namespace %q", errdef.ErrNotFound, name, namespace)
 	}
-	r := rs.object(rs.rv)
+	r := x.repoObject(rs, rs.rv)
 	return &r, nil
 }
 

@@ -47,6 +47,7 @@ type repoStatus struct {
 	lastErr   error
 	scanned   time.Time // when scans started to succeed: Ready's transition
 	failed    time.Time // when they started to fail
+	listed    time.Time // the last complete listing
 	catalogOK *bool     // whether _catalog works; nil until known
 }
 
@@ -58,6 +59,9 @@ func (s *repoStatus) set(err error, at time.Time) {
 		s.scanned = at
 	case err != nil && s.lastErr == nil:
 		s.failed = at
+	}
+	if err == nil {
+		s.listed = at
 	}
 	s.lastErr = err
 }
@@ -98,6 +102,7 @@ func (rs *repoState) object(rv uint64) configapi.Repository {
 		cond.LastTransitionTime = r.CreationTimestamp
 	}
 	r.Status.Conditions = append(r.Status.Conditions, cond)
+	r.Status.LastScanTime = rs.lastScan()
 	return r
 }
 

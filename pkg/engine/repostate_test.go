@@ -33,5 +33,8 @@ func TestReadyTransitions(t *testing.T) {
 		if string(c.Status) != s.status || !c.LastTransitionTime.Time.Equal(s.transition) {
 			t.Errorf("scan %d: Ready=%s since %v, want %s since %v", i, c.Status, c.LastTransitionTime, s.status, s.transition)
 		}
+		if last := rs.object(1).Status.LastScanTime; s.err == nil && (last == nil || !last.Time.Equal(at(i))) {
+			t.Errorf("scan %d: lastScanTime %v, want %v", i, last, at(i))
+		}
 	}
 }

@@ -104,7 +104,7 @@ func (e *Engine) Snapshot(ctx context.Context, kind, namespace string) ([]any, s
 	case configapi.RepositoryKind:
 		for _, rs := range x.sortedRepos() {
 			if namespace == "" || rs.key.namespace == namespace {
-				r := rs.object(rs.rv)
+				r := x.repoObject(rs, rs.rv)
 				out = append(out, &r)
 			}
 		}

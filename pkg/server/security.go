@@ -18,6 +18,7 @@ import (
 	"pkgserver.dev/pkgserver/pkg/auth/certs"
 	"pkgserver.dev/pkgserver/pkg/auth/outbound"
 	"pkgserver.dev/pkgserver/pkg/auth/registryauth"
+	"pkgserver.dev/pkgserver/pkg/console"
 	"pkgserver.dev/pkgserver/pkg/store"
 	"pkgserver.dev/pkgserver/pkg/store/remote"
 )
@@ -81,6 +82,8 @@ type security struct {
 	strip      func(*http.Request)
 	issuer     *registryauth.Issuer
 	tokens     authn.Tokens
+	oidc       *authn.OIDC // nil without --oidc-issuer-url
+	tokenKey   []byte      // --registry-token-key-file, also the console's session key
 	outbound   *outbound.Policy
 }
 
@@ -136,6 +139,7 @@ func (c Security) build(listen string, log *slog.Logger) (*security, error) {
 			return nil, err
 		}
 		s.tokens = append(s.tokens, o)
+		s.oidc = o
 	} else if c.OIDC.ClientID != "" {
 		return nil, errors.New("--oidc-client-id needs --oidc-issuer-url")
 	}
@@ -150,6 +154,7 @@ func (c Security) build(listen string, log *slog.Logger) (*security, error) {
 		}
 		key = []byte(strings.TrimSpace(string(k)))
 	}
+	s.tokenKey = key
 	issuer, err := registryauth.NewIssuer(key, tokenService, registryauth.DefaultTokenTTL)
 	if err != nil {
 		return nil, fmt.Errorf("--registry-token-key-file: %w", err)
@@ -201,7 +206,7 @@ func (s *security) apiAuth() apiserver.Auth {
 	return apiserver.Auth{
 		Authenticator: s.chain, Authorizer: s.authorizer, Audit: s.audit, Strip: s.strip,
 		SelfAuthorized: func(p string) bool {
-			return p == "/v2" || strings.HasPrefix(p, "/v2/") || p == tokenRealm
+			return p == "/v2" || strings.HasPrefix(p, "/v2/") || p == tokenRealm || console.Owns(p)
 		},
 	}
 }

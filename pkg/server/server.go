@@ -57,6 +57,8 @@ type Config struct {
 	// Security is TLS, authentication, authorization, audit and the
 	// outbound policy (security.go).
 	Security Security
+	// Console configures the web console on /ui/ (console.go).
+	Console ConsoleConfig
 	// Replicas is how this process coordinates with others (replicas.go).
 	Replicas Replicas
 }
@@ -164,6 +166,12 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	defer reg.Close()
 	gc := newCollector(embedded, layout.GCOptions{Grace: cfg.GCGracePeriod}, log)
+	var api http.Handler
+	cons, err := newConsole(cfg.Console, sec, external, cfg.MaxBodyBytes, &api, log)
+	if err != nil {
+		return err
+	}
+	defer cons.Close()
 	e := apiserver.New(eng, apiserver.Options{
 		MaxBodyBytes:       cfg.MaxBodyBytes,
 		MaxPatchOperations: lim.MaxPatchOperations,
@@ -182,11 +190,15 @@ func Run(ctx context.Context, cfg Config) error {
 			registry.Mount(e, v2)
 			gc.mount(e)
 			e.Any(tokenRealm, echo.WrapHandler(sec.issuer.TokenHandler(sec.tokens, sec.chain.Anonymous || !sec.chain.Configured())))
+			mountConsole(e, cons)
 		},
 		Collectors: gc.collectors(),
 		Auth:       sec.apiAuth(),
 	})
+	api = e
 	srv := &http.Server{Handler: e, ReadHeaderTimeout: 30 * time.Second}
+	// Pages waiting for changes answer at once, so they do not hold the shutdown.
+	srv.RegisterOnShutdown(cons.Close)
 	scheme := "http://"
 	if sec.tls != nil {
 		srv.TLSConfig = sec.tls

@@ -69,7 +69,9 @@ type SecretRef struct {
 	Name string `json:"name"`
 }
 
-// RepositoryStatus reports whether the registry is reachable.
+// RepositoryStatus reports whether the registry is reachable and what the
+// server found in it. It is what the server observed when it was read: the
+// counts and the scan time change without a change of resourceVersion.
 type RepositoryStatus struct {
 	// Address is the registry namespace in use, `host[:port]/prefix`.
 	Address string `json:"address,omitempty"`
@@ -77,6 +79,13 @@ type RepositoryStatus struct {
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// PackageCount is how many packages of the repository the server knows.
+	PackageCount int `json:"packageCount,omitempty"`
+	// RevisionCount is how many package revisions of the repository the server knows.
+	RevisionCount int `json:"revisionCount,omitempty"`
+	// LastScanTime is when the server last listed the repository's registry
+	// completely; absent until it has.
+	LastScanTime *metav1.Time `json:"lastScanTime,omitempty"`
 }
 
 // RepositoryList is a list of repositories.

@@ -128,6 +128,10 @@ func (in *RepositoryStatus) DeepCopyInto(out *RepositoryStatus) {
 			(*in)[i].DeepCopyInto(&(*out)[i])
 		}
 	}
+	if in.LastScanTime != nil {
+		in, out := &in.LastScanTime, &out.LastScanTime
+		*out = (*in).DeepCopy()
+	}
 	return
 }
 

@@ -69,10 +69,14 @@ type Chain struct {
 // request is anonymous (the zero configuration of a loopback server).
 func (c *Chain) Configured() bool { return c != nil && len(c.Authenticators) > 0 }
 
-// Authenticate returns who sent r. Authenticated users get the group
-// system:authenticated, anonymous ones system:unauthenticated. Errors wrap
-// errdef.ErrUnauthorized.
+// Authenticate returns who sent r: the user of OnBehalfOf for a request
+// made inside the process, else the first authenticator's answer.
+// Authenticated users get the group system:authenticated, anonymous ones
+// system:unauthenticated. Errors wrap errdef.ErrUnauthorized.
 func (c *Chain) Authenticate(r *http.Request) (user.Info, error) {
+	if u, ok := onBehalf(r.Context()); ok {
+		return u, nil
+	}
 	var errs []error
 	if c != nil {
 		for _, a := range c.Authenticators {
@@ -182,4 +186,22 @@ func OnlyUnder(prefix string, a Request) Request {
 		}
 		return a.AuthenticateRequest(r)
 	})
+}
+
+// TokenUser authenticates a bearer token with t as Chain does for a request
+// that carries it: the user gets the group system:authenticated, and a
+// token t does not know is an error wrapping errdef.ErrUnauthorized. The
+// console uses it for the token a user signed in with.
+func TokenUser(ctx context.Context, t Token, token string) (user.Info, error) {
+	if t == nil {
+		return nil, fmt.Errorf("%w: no token authenticator is configured", errdef.ErrUnauthorized)
+	}
+	u, ok, err := t.AuthenticateToken(ctx, token)
+	if err != nil {
+		return nil, fmt.Errorf("%w: invalid token: %w", errdef.ErrUnauthorized, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: invalid token", errdef.ErrUnauthorized)
+	}
+	return withAuthenticatedGroup(u), nil
 }

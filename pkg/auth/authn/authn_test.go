@@ -153,6 +153,7 @@ func TestChain(t *testing.T) {
 		groups    []string
 		err       error
 		errSubstr string
+		onBehalf  user.Info
 	}{
 		{name: "zero configuration: anonymous", chain: &Chain{}, user: user.Anonymous, groups: []string{user.AllUnauthenticated}},
 		{name: "nil chain: anonymous", chain: nil, user: user.Anonymous},
@@ -167,11 +168,18 @@ func TestChain(t *testing.T) {
 		{name: "wrong basic password", chain: chain(true), header: basic("alice", "nope"), err: errdef.ErrUnauthorized, errSubstr: "invalid basic credentials"},
 		{name: "malformed basic", chain: chain(true), header: "Basic !!!", err: errdef.ErrUnauthorized, errSubstr: "malformed"},
 		{name: "other scheme is no credential", chain: chain(false), header: "Digest x", err: ErrNoCredentials},
+		{name: "on behalf of a user, no credentials", chain: chain(false), onBehalf: &user.DefaultInfo{Name: "carol", Groups: []string{"c", user.AllAuthenticated}}, user: "carol", groups: []string{"c", user.AllAuthenticated}},
+		{name: "on behalf of a user, headers unread", chain: chain(false), header: "Bearer nope", onBehalf: &user.DefaultInfo{Name: "carol", Groups: []string{"c", user.AllAuthenticated}}, user: "carol"},
+		{name: "on behalf of a user, zero configuration", chain: &Chain{}, onBehalf: &user.DefaultInfo{Name: "carol", Groups: []string{"c", user.AllAuthenticated}}, user: "carol"},
+		{name: "on behalf of anonymous", chain: chain(false), onBehalf: Anonymous(), user: user.Anonymous, groups: []string{user.AllUnauthenticated}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := httptest.NewRequest("GET", "/apis", nil)
 			if tc.header != "" {
 				r.Header.Set("Authorization", tc.header)
+			}
+			if tc.onBehalf != nil {
+				r = r.WithContext(OnBehalfOf(r.Context(), tc.onBehalf))
 			}
 			u, err := tc.chain.Authenticate(r)
 			if tc.err != nil {
@@ -385,5 +393,33 @@ func eventually(t *testing.T, f func() error) {
 			t.Fatal(err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestTokenUser(t *testing.T) {
+	for _, tc := range []struct {
+		name, token string
+		t           Token
+		user        string
+		err         string
+	}{
+		{name: "known", t: Tokens{staticTokens{}}, token: "tok-alice", user: "alice"},
+		{name: "unknown", t: Tokens{staticTokens{}}, token: "nope", err: "invalid token"},
+		{name: "failing", t: Tokens{staticTokens{}}, token: "tok-expired", err: "token expired"},
+		{name: "no authenticator", t: nil, token: "tok-alice", err: "no token authenticator"},
+		{name: "empty list", t: Tokens{}, token: "tok-alice", err: "invalid token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u, err := TokenUser(context.Background(), tc.t, tc.token)
+			if tc.err != "" {
+				if !errors.Is(err, errdef.ErrUnauthorized) || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err %v, want ErrUnauthorized with %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || u.GetName() != tc.user || !slices.Contains(u.GetGroups(), user.AllAuthenticated) {
+				t.Fatalf("user %v, err %v", u, err)
+			}
+		})
 	}
 }

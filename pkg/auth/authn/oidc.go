@@ -92,6 +92,13 @@ func NewOIDC(opts OIDCOptions, log *slog.Logger) (*OIDC, error) {
 	return &OIDC{opts: opts, client: client, log: log}, nil
 }
 
+// Options are the options in force (defaults applied).
+func (o *OIDC) Options() OIDCOptions { return o.opts }
+
+// HTTPClient is the client that reaches the issuer (trusting
+// --oidc-ca-file), for the console's sign-in with the same issuer.
+func (o *OIDC) HTTPClient() *http.Client { return o.client }
+
 // AuthenticateToken implements Token. Tokens that are not JWTs from this
 // issuer are not its business (ok false); the others must verify.
 func (o *OIDC) AuthenticateToken(ctx context.Context, token string) (user.Info, bool, error) {

@@ -1,0 +1,241 @@
+package console_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	pkgapi "pkgserver.dev/pkgserver/api/pkg/v1alpha1"
+)
+
+// Each user sees the actions their role allows, and no other.
+func TestActionsShownByRole(t *testing.T) {
+	s := newStack(t, stackOptions{secure: true})
+	f := seed(s, false) // v2 is proposed
+	all := []string{"Propose</button>", "Approve…", "Reject</button>", "Withdraw the proposal", "Edit ", "New file", "New draft…",
+		"Clone…", "Upgrade…", "Keep (", "Propose deletion…", "Delete…", "Rescan"}
+	for _, tc := range []struct {
+		user, page string
+		want       []string
+	}{
+		{user: "victor", page: rev(f.v2)},
+		{user: "victor", page: rev(f.draft)},
+		{user: "victor", page: rev(f.v1)},
+		{user: "victor", page: "/ui/namespaces/" + testNS + "/repositories"},
+		{user: "erin", page: rev(f.draft), want: []string{"Propose</button>", "Edit ", "New file", "Delete…"}},
+		{user: "erin", page: rev(f.v2), want: []string{"Withdraw the proposal", "Delete…"}},
+		{user: "erin", page: rev(f.v1), want: []string{"New draft…", "Clone…"}},
+		{user: "erin", page: "/ui/namespaces/" + testNS + "/repositories", want: []string{"Rescan"}},
+		{user: "alice", page: rev(f.v2), want: []string{"Approve…", "Reject</button>"}},
+		{user: "alice", page: rev(f.v1), want: []string{"Propose deletion…"}},
+		{user: "alice", page: rev(f.draft)},
+	} {
+		t.Run(tc.user+" "+tc.page, func(t *testing.T) {
+			b := s.browser()
+			b.signIn(tc.user)
+			p := b.get(tc.page)
+			if p.code != http.StatusOK {
+				t.Fatalf("%d\n%s", p.code, p.body)
+			}
+			for _, a := range all {
+				want := false
+				for _, w := range tc.want {
+					want = want || w == a
+				}
+				if got := strings.Contains(p.body, a); got != want {
+					t.Errorf("%s on %s: action %q shown %v, want %v", tc.user, tc.page, a, got, want)
+				}
+			}
+			if len(tc.want) == 0 && strings.Contains(p.body, `name="action"`) {
+				t.Errorf("%s sees an action form", tc.user)
+			}
+		})
+	}
+}
+
+// Forms without the session's CSRF token, or from another site, are
+// refused and audited, and change nothing.
+func TestForgedForms(t *testing.T) {
+	s := newStack(t, stackOptions{secure: true})
+	f := seed(s, false)
+	b := s.browser()
+	b.signIn("alice")
+	rv := s.get(f.v2).ResourceVersion
+	action := rev(f.v2, "/lifecycle")
+	other := s.browser()
+	other.signIn("alice")
+	for _, tc := range []struct {
+		name   string
+		form   url.Values
+		origin string
+		site   string
+	}{
+		{name: "no token", form: url.Values{"action": {"reject"}, "rv": {rv}}},
+		{name: "wrong token", form: url.Values{"action": {"reject"}, "rv": {rv}, "csrf": {"AAAA"}}},
+		{name: "token of another session", form: url.Values{"action": {"reject"}, "rv": {rv}, "csrf": {other.csrf()}}},
+		{name: "other origin", form: url.Values{"action": {"reject"}, "rv": {rv}, "csrf": {b.csrf()}}, origin: "https://evil.example"},
+		{name: "cross-site fetch", form: url.Values{"action": {"reject"}, "rv": {rv}, "csrf": {b.csrf()}}, site: "cross-site"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest("POST", s.srv.URL+action, strings.NewReader(tc.form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			if tc.origin != "" {
+				req.Header.Set("Origin", tc.origin)
+			}
+			if tc.site != "" {
+				req.Header.Set("Sec-Fetch-Site", tc.site)
+			}
+			p := b.do(req)
+			if p.code != http.StatusForbidden || !strings.Contains(p.body, "CSRF") {
+				t.Fatalf("forged form: %d\n%s", p.code, p.body)
+			}
+			if got := s.get(f.v2).Spec.Lifecycle; got != pkgapi.LifecycleProposed {
+				t.Fatalf("lifecycle %s after a forged form", got)
+			}
+		})
+	}
+	denied := 0
+	for _, ev := range s.audit.events(t) {
+		if ev.RequestURI == action && ev.ResponseStatus.Code == http.StatusForbidden && ev.User.Username == "alice" &&
+			ev.Annotations["authorization.k8s.io/decision"] == "forbid" {
+			denied++
+		}
+	}
+	if denied != 5 {
+		t.Errorf("%d forged forms in the audit log, want 5:\n%v", denied, s.audit.events(t))
+	}
+}
+
+// A user without the right gets the API's 403, audited as that user.
+func TestActionRefusedByRBAC(t *testing.T) {
+	s := newStack(t, stackOptions{secure: true})
+	f := seed(s, false)
+	b := s.browser()
+	b.signIn("erin")
+	p := b.form(rev(f.v2, "/lifecycle"), "action", "approve", "confirmed", "yes", "rv", s.get(f.v2).ResourceVersion)
+	if p.code != http.StatusForbidden || !strings.Contains(p.body, `User &#34;erin&#34; cannot update resource &#34;packagerevisions/approval&#34;`) {
+		t.Fatalf("approve as editor: %d\n%s", p.code, p.body)
+	}
+	found := false
+	for _, ev := range s.audit.events(t) {
+		found = found || (ev.ObjectRef != nil && ev.ObjectRef.Subresource == "approval" && ev.User.Username == "erin" &&
+			ev.ResponseStatus.Code == http.StatusForbidden && strings.HasPrefix(ev.UserAgent, "pkgserver-console"))
+	}
+	if !found {
+		t.Errorf("no audit event of the refused approval by erin:\n%v", s.audit.events(t))
+	}
+}
+
+// The whole release through the console's forms: propose, approve (with
+// its confirmation), propose deletion, keep, and delete of a draft; each
+// is the API call of the signed-in user, in the audit log.
+func TestLifecycle(t *testing.T) {
+	s := newStack(t, stackOptions{secure: true})
+	f := seed(s, false)
+	erin, alice := s.browser(), s.browser()
+	erin.signIn("erin")
+	alice.signIn("alice")
+	step := func(b *browser, name, action string, confirmed bool, want pkgapi.Lifecycle) {
+		t.Helper()
+		kv := []string{"action", action, "rv", s.get(name).ResourceVersion}
+		if confirmed {
+			kv = append(kv, "confirmed", "yes")
+		}
+		p := b.form(rev(name, "/lifecycle"), kv...)
+		if p.code != http.StatusSeeOther {
+			t.Fatalf("%s: %d\n%s", action, p.code, p.body)
+		}
+		if want != "" {
+			if got := s.get(name).Spec.Lifecycle; got != want {
+				t.Fatalf("after %s: %s, want %s", action, got, want)
+			}
+		}
+	}
+	step(erin, f.draft, "propose", false, pkgapi.LifecycleProposed)
+	step(erin, f.draft, "withdraw", false, pkgapi.LifecycleDraft)
+	step(erin, f.draft, "propose", false, pkgapi.LifecycleProposed)
+	step(alice, f.draft, "reject", false, pkgapi.LifecycleDraft)
+	managers := map[string]bool{}
+	for _, m := range s.get(f.draft).ManagedFields {
+		managers[m.Manager] = true
+	}
+	if !managers["pkgserver-console"] {
+		t.Errorf("the console's writes are not its own in managedFields: %v", managers)
+	}
+
+	// Irreversible steps need the confirmation page's field.
+	p := alice.form(rev(f.v2, "/lifecycle"), "action", "approve", "rv", s.get(f.v2).ResourceVersion)
+	if p.code != http.StatusBadRequest {
+		t.Fatalf("approve without confirmation: %d", p.code)
+	}
+	// A stale page is a conflict, not a surprise.
+	p = alice.form(rev(f.v2, "/lifecycle"), "action", "approve", "confirmed", "yes", "rv", "1")
+	if p.code != http.StatusConflict {
+		t.Fatalf("approve from a stale page: %d\n%s", p.code, p.body)
+	}
+	step(alice, f.v2, "approve", true, pkgapi.LifecyclePublished)
+	if pr := s.get(f.v2); pr.Status.PublishedBy != "alice" || pr.Spec.PackageRevID.Revision != "v2" {
+		t.Fatalf("published by %q as %q", pr.Status.PublishedBy, pr.Spec.PackageRevID.Revision)
+	}
+
+	step(alice, f.v2, "propose-deletion", true, pkgapi.LifecycleDeletionProposed)
+	step(alice, f.v2, "keep", false, pkgapi.LifecyclePublished)
+	step(erin, f.draft, "delete", true, "")
+	if p := erin.get(rev(f.draft)); p.code != http.StatusNotFound {
+		t.Fatalf("deleted draft: %d", p.code)
+	}
+
+	want := map[string]string{"erin": "update", "alice": "update"}
+	seen := map[string]bool{}
+	for _, ev := range s.audit.events(t) {
+		if ev.ObjectRef != nil && strings.HasPrefix(ev.UserAgent, "pkgserver-console") && ev.ResponseStatus.Code < 300 {
+			if want[ev.User.Username] == ev.Verb || ev.Verb == "delete" {
+				seen[ev.User.Username+" "+ev.Verb+" "+ev.ObjectRef.Subresource] = true
+			}
+		}
+	}
+	for _, k := range []string{"erin update ", "alice update approval", "erin delete "} {
+		if !seen[k] {
+			t.Errorf("no audit event %q in %v", k, seen)
+		}
+	}
+}
+
+// Drafts made by clone, edit and upgrade from the console.
+func TestCreate(t *testing.T) {
+	s := newStack(t, stackOptions{secure: true})
+	f := seed(s, true)
+	b := s.browser()
+	b.signIn("erin")
+	for _, tc := range []struct {
+		name, from, task string
+		kv               []string
+		code             int
+		want             string
+	}{
+		{name: "clone", from: f.v2, task: "clone", kv: []string{"repository", "sites", "target", "us", "realm", "apps", "package", "web", "workspace", "first"},
+			code: http.StatusSeeOther, want: "us.sites.apps.web.first"},
+		{name: "clone into a catalog", from: f.v2, task: "clone", kv: []string{"repository", "blueprints", "target", "ignored", "realm", "", "package", "web2", "workspace", "a"},
+			code: http.StatusSeeOther, want: "catalog.blueprints..web2.a"},
+		{name: "new draft", from: f.v2, task: "edit", kv: []string{"workspace", "fourth"}, code: http.StatusSeeOther, want: "catalog.blueprints.apps.web.fourth"},
+		{name: "upgrade", from: f.clone, task: "upgrade", kv: []string{"workspace", "up", "strategy", "resource-merge"}, code: http.StatusSeeOther, want: "eu.sites.apps.web.up"},
+		{name: "taken workspace", from: f.v2, task: "edit", kv: []string{"workspace", "first"}, code: http.StatusConflict, want: "already exists"},
+		{name: "bad workspace", from: f.v2, task: "edit", kv: []string{"workspace", "Not_OK"}, code: http.StatusUnprocessableEntity, want: "workspace"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := b.form(rev(tc.from, "/new/"+tc.task), tc.kv...)
+			if p.code != tc.code {
+				t.Fatalf("%d, want %d\n%s", p.code, tc.code, p.body)
+			}
+			if tc.code == http.StatusSeeOther {
+				if loc := p.header.Get("Location"); !strings.Contains(loc, tc.want) {
+					t.Fatalf("Location %q, want %q", loc, tc.want)
+				}
+				s.get(tc.want)
+			} else if !strings.Contains(p.body, tc.want) {
+				t.Fatalf("no %q in\n%s", tc.want, p.body)
+			}
+		})
+	}
+}
