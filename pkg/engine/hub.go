@@ -57,6 +57,7 @@ func newHub(window int, floor uint64) *hub {
 func (h *hub) append(evs []Event, end uint64) {
 	h.mu.Lock()
 	for _, ev := range evs {
+		ev.shared = &eventJSON{}
 		if len(h.ring) < cap(h.ring) {
 			h.ring = append(h.ring, ev)
 		} else {
