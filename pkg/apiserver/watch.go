@@ -46,6 +46,11 @@ func (r *resource[T, P]) handleWatch(c echo.Context, s *server, q listQuery) err
 	var err error
 	switch {
 	case q.sendInitialEvents || q.resourceVersion == "" || q.resourceVersion == "0":
+		if q.resourceVersion == "" {
+			if err := awaitCurrent(ctx, s.svc); err != nil {
+				return r.about(err, "")
+			}
+		}
 		if q.sendInitialEvents && q.resourceVersion != "" && q.resourceVersion != "0" {
 			if a, ok := s.svc.(interface {
 				AwaitResourceVersion(context.Context, string) error
