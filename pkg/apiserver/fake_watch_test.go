@@ -119,6 +119,8 @@ func (c *chanCursor) Take() ([]engine.Event, error) {
 
 func (c *chanCursor) Head() string { return "42" }
 
+func (c *chanCursor) Lost() bool { return false }
+
 // ResourceVersion implements engine.Watcher.
 func (f *fakeEngine) ResourceVersion() string { return strconv.Itoa(42) }
 

@@ -73,6 +73,7 @@ func (r *resource[T, P]) handleWatch(c echo.Context, s *server, q listQuery) err
 	res.Header().Set("Transfer-Encoding", "chunked")
 	res.WriteHeader(http.StatusOK)
 	res.Flush()
+	defer s.reaper.add(cur, res)()
 	enc := json.NewEncoder(res)
 	var line []byte // reused; an idle watch holds none
 

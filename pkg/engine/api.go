@@ -111,6 +111,9 @@ type Cursor interface {
 	Take() ([]Event, error)
 	// Head is the resourceVersion a bookmark sent now may carry.
 	Head() string
+	// Lost reports that the window has moved past the cursor: Take will
+	// fail. Safe to call from another goroutine than the reader's.
+	Lost() bool
 }
 
 // StatusUpdater sets the status of a revision (its conditions), for external
