@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"sync/atomic"
 	"sync"
+	"sync/atomic"
 
 	"pkgserver.dev/pkgserver/pkg/errdef"
 )
