@@ -90,7 +90,7 @@ type Engine struct {
 	stop     context.CancelFunc
 	done     chan struct{}
 
-	blobs  sync.Map // lock key + "@" + digest of blobs known to be stored
+	blobs  knownBlobs // blobs known to be stored: package + "@" + digest, and store + "@" + digest -> a path that has it
 	leases *leases
 }
 
