@@ -191,6 +191,17 @@ func (s *server) authorize(ctx context.Context, attrs authz.Attributes, ev *audi
 	return nil
 }
 
+// authorizeCreate checks that the user of a request authorized as patch may
+// also create its object, for a server-side apply that creates it: as in
+// kube-apiserver, patching is not creating.
+func (s *server) authorizeCreate(c echo.Context) error {
+	req := c.Request()
+	attrs := authz.FromRequest(req)
+	attrs.Verb = "create"
+	attrs.User = requestUser(c)
+	return s.authorize(req.Context(), attrs, audit.EventFrom(req.Context()))
+}
+
 // writeAudit writes ev when the request changed something or was refused.
 func (s *server) writeAudit(ev *auditv1.Event, code int, err error) {
 	if ev == nil {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -55,6 +56,17 @@ kind: ClusterRoleBinding
 metadata: {name: imp}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: impersonate-alice}
 subjects: [{kind: User, name: imp}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: patcher, namespace: default}
+rules: [{apiGroups: [config.pkg.pkgserver.dev], resources: [repositories], verbs: [get, patch]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: patcher, namespace: default}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: patcher}
+subjects: [{kind: User, name: patcher}]
 `
 
 // namedTokens knows "tok-<name>" as user <name>.
@@ -183,6 +195,18 @@ func TestAuthMiddleware(t *testing.T) {
 			header: map[string]string{"Authorization": "Bearer tok-alice", "X-Remote-User": "mallory"}, body: publish, code: 200,
 			contains: []string{`"publishedBy":"alice"`}},
 			audited: "update 200", auditUsr: "alice", decision: "allow"},
+		// Server-side apply creates a missing object: that needs create as
+		// well as patch, as in Kubernetes.
+		{call: call{name: "apply cannot create without create", method: "PATCH", path: repos + "/applied?fieldManager=kubectl", header: withHeader(bearer("patcher"), applyHeader),
+			body: repoApply("sneaked in"), code: 403, reason: metav1.StatusReasonForbidden,
+			contains: []string{`repositories.config.pkg.pkgserver.dev \"applied\" is forbidden: User \"patcher\" cannot create resource \"repositories\" in API group \"config.pkg.pkgserver.dev\" in the namespace \"default\"`}},
+			audited: "patch 403", auditUsr: "patcher", decision: "forbid"},
+		{call: call{name: "apply cannot create in a dry run either", method: "PATCH", path: repos + "/applied?fieldManager=kubectl&dryRun=All", header: withHeader(bearer("patcher"), applyHeader),
+			body: repoApply("sneaked in"), code: 403, contains: []string{`cannot create resource \"repositories\"`}},
+			audited: "patch 403", auditUsr: "patcher", decision: "forbid"},
+		{call: call{name: "apply patches what exists with patch alone", method: "PATCH", path: repos + "/blueprints?fieldManager=kubectl&force=true", header: withHeader(bearer("patcher"), applyHeader),
+			body: strings.Replace(repoApply("patched"), "name: applied", "name: blueprints", 1), code: 200, contains: []string{`"description":"patched"`}},
+			audited: "patch 200", auditUsr: "patcher", decision: "allow"},
 		{call: call{name: "self-authorized path gets the failure", method: "GET", path: "/v2/x/manifests/v1", code: 200, contains: []string{`"unauthorized":true`}}},
 		{call: call{name: "self-authorized path gets the user", method: "GET", path: "/v2/x/manifests/v1", header: bearer("victor"), code: 200, contains: []string{`"user":"victor"`}}},
 	} {
@@ -217,6 +241,15 @@ func TestAuthMiddleware(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withHeader merges header maps.
+func withHeader(hs ...map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, h := range hs {
+		maps.Copy(out, h)
+	}
+	return out
 }
 
 func itoa(n int32) string { b, _ := json.Marshal(n); return string(b) }
