@@ -167,6 +167,8 @@ func TestAuthMiddleware(t *testing.T) {
 		{call: call{name: "forged proxy header is no credential", method: "GET", path: prs, header: map[string]string{"X-Remote-User": "alice"}, code: 401},
 			audited: "list 401"},
 		{call: call{name: "health without credentials", method: "GET", path: "/readyz", code: 200}},
+		{call: call{name: "liveness without credentials", method: "GET", path: "/livez", code: 200, contains: []string{"ok"}}},
+		{call: call{name: "healthz without credentials", method: "GET", path: "/healthz", code: 200, contains: []string{"ok"}}},
 		{call: call{name: "discovery needs authentication", method: "GET", path: "/apis", code: 401}, audited: "get 401"},
 		{call: call{name: "discovery", method: "GET", path: "/apis", header: bearer("victor"), code: 200}},
 		{call: call{name: "metrics are admin only", method: "GET", path: "/metrics", header: bearer("victor"), code: 403, reason: metav1.StatusReasonForbidden,
