@@ -11,6 +11,8 @@ import (
 	"os"
 	"strings"
 
+	"oras.land/oras-go/v2/registry/remote/retry"
+
 	"pkgserver.dev/pkgserver/pkg/apiserver"
 	"pkgserver.dev/pkgserver/pkg/auth/audit"
 	"pkgserver.dev/pkgserver/pkg/auth/authn"
@@ -224,7 +226,10 @@ func (s *security) remoteStores(host string, plainHTTP bool, namespace, credenti
 	if err != nil {
 		return nil, err
 	}
-	return remote.New(host, remote.WithPlainHTTP(plainHTTP), remote.WithCredentials(cs))
+	// The token endpoints and redirect targets a registry names are held
+	// to --allowed-registries too; the retry client sits under that check.
+	client := &http.Client{Transport: s.outbound.Transport(retry.NewTransport(nil))}
+	return remote.New(host, remote.WithPlainHTTP(plainHTTP), remote.WithCredentials(cs), remote.WithHTTPClient(client))
 }
 
 func (s *security) close() { s.audit.Close() }

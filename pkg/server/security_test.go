@@ -2,13 +2,17 @@ package server
 
 import (
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"pkgserver.dev/pkgserver/internal/authtest"
 	"pkgserver.dev/pkgserver/pkg/auth/authn"
 	"pkgserver.dev/pkgserver/pkg/auth/authz"
+	"pkgserver.dev/pkgserver/pkg/store"
 )
 
 func TestSecurityBuild(t *testing.T) {
@@ -77,5 +81,48 @@ func TestSecurityBuild(t *testing.T) {
 	}
 	if !s.chain.Configured() || !s.guardsRegistry() || s.tls == nil || s.chain.Anonymous {
 		t.Fatal("tokens and TLS: not configured as asked")
+	}
+}
+
+// The stores of remote Repositories connect only to allowed hosts, even when
+// the registry names another one for its token endpoint or redirects there.
+func TestRemoteStoresStayInsideTheAllowList(t *testing.T) {
+	var elsewhere atomic.Int32
+	internal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Add(1)
+		w.Write([]byte(`{"token":"x"}`))
+	}))
+	defer internal.Close()
+	reg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v2/_catalog" && r.Header.Get("Authorization") == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="`+internal.URL+`/token",service="x",scope="registry:catalog:*"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		http.Redirect(w, r, internal.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	defer reg.Close()
+	host := strings.TrimPrefix(reg.URL, "http://")
+	s, err := Security{AllowedRegistries: []string{host}}.build("127.0.0.1:0", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.remoteStores(host, true, "team-a", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if err := st.(store.Lister).Repositories(ctx, "", func([]string) error { return nil }); err == nil {
+		t.Fatal("listing through a token endpoint outside the list worked")
+	}
+	repo, err := st.Repository(ctx, "team-a/pkg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.Resolve(ctx, "v1"); err == nil {
+		t.Fatal("a redirect outside the list was followed")
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Fatalf("the host outside the allow list got %d requests", n)
 	}
 }
