@@ -120,6 +120,10 @@ func (c Security) build(listen string, log *slog.Logger) (*security, error) {
 		}
 		s.chain.Authenticators = append(s.chain.Authenticators, a)
 		s.strip = a.Strip
+	} else {
+		// No front proxy: its default headers are still removed unread.
+		none := &authn.RequestHeader{UsernameHeaders: authn.DefaultUsernameHeaders, GroupHeaders: authn.DefaultGroupHeaders, ExtraHeaderPrefixes: authn.DefaultExtraHeaderPrefixes}
+		s.strip = none.Strip
 	}
 	if c.ClientCAFile != "" {
 		pool, err := certs.NewCAPool(c.ClientCAFile, log)

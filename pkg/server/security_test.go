@@ -75,6 +75,18 @@ func TestSecurityBuild(t *testing.T) {
 	if _, ok := s.authorizer.(authz.AlwaysAllow); !ok {
 		t.Fatalf("zero configuration authorizer %T", s.authorizer)
 	}
+	// Identity headers are removed even without a front proxy, so nothing
+	// after authentication can read a forged one.
+	r := httptest.NewRequest("GET", "/apis", nil)
+	r.Header.Set("X-Remote-User", "root")
+	r.Header.Set("X-Remote-Group", "admins")
+	r.Header.Set("X-Remote-Extra-Scopes", "all")
+	if s.strip == nil {
+		t.Fatal("no header strip without a front proxy")
+	}
+	if s.strip(r); len(r.Header) != 0 {
+		t.Fatalf("headers left: %v", r.Header)
+	}
 	s, err = Security{TokenAuthFile: tokens, TLSCertFile: certFile, TLSPrivateKeyFile: keyFile}.build("127.0.0.1:0", log)
 	if err != nil {
 		t.Fatal(err)
