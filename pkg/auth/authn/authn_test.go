@@ -2,11 +2,15 @@ package authn
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -316,6 +320,19 @@ func TestOIDC(t *testing.T) {
 	}
 	with := func(f func(*authtest.Claims)) authtest.Claims { c := good; f(&c); return c }
 	unknown := authtest.NewSigningKey(t)
+	// Forged tokens: no signature, or signed with HMAC keyed by the
+	// issuer's public key set (the algorithm confusion attack).
+	resp, err := o.HTTPClient().Get(iss.URL + "/keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	claims := map[string]any{"iss": iss.URL, "sub": "alice", "aud": "pkgserver", "exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix()}
+	byEmail, err := NewOIDC(OIDCOptions{IssuerURL: iss.URL, ClientID: "pkgserver", UsernameClaim: "email", CAFile: caFile}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name  string
 		token string
@@ -327,8 +344,16 @@ func TestOIDC(t *testing.T) {
 		{"key the issuer never served", unknown.Token(t, good), false, "verify"},
 		{"other issuer: not ours", key.Token(t, with(func(c *authtest.Claims) { c.Issuer = "https://elsewhere.example" })), false, ""},
 		{"not a JWT", "abc", false, ""},
+		{"alg none", forgedJWT(t, "none", key.ID, claims, nil), false, "malformed jwt"},
+		{"HS256 keyed by the public keys", forgedJWT(t, "HS256", key.ID, claims, jwks), false, "malformed jwt"},
+		{"not yet valid", key.Token(t, with(func(c *authtest.Claims) { c.NotBefore = time.Now().Add(time.Hour) })), false, "nbf"},
+		{"unverified email", key.Token(t, with(func(c *authtest.Claims) { c.Email, c.EmailUnverified = "alice@example.com", true })), false, "email_verified"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			o := o
+			if tc.name == "unverified email" {
+				o = byEmail
+			}
 			_, ok, err := o.AuthenticateToken(ctx, tc.token)
 			if ok {
 				t.Fatal("accepted")
@@ -376,6 +401,28 @@ func TestOIDCIssuerDown(t *testing.T) {
 	if _, ok, err := o.AuthenticateToken(context.Background(), tok); ok || err == nil || !strings.Contains(err.Error(), "not reachable") {
 		t.Fatalf("issuer down: %v %v", ok, err)
 	}
+}
+
+// forgedJWT is a compact JWS with the given alg and kid, signed with HMAC
+// SHA-256 under hmacKey, or unsigned when hmacKey is nil.
+func forgedJWT(t *testing.T, alg, kid string, claims map[string]any, hmacKey []byte) string {
+	t.Helper()
+	h, err := json.Marshal(map[string]string{"alg": alg, "typ": "JWT", "kid": kid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := json.Marshal(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(p)
+	sig := ""
+	if hmacKey != nil {
+		m := hmac.New(sha256.New, hmacKey)
+		m.Write([]byte(in))
+		sig = base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	}
+	return in + "." + sig
 }
 
 func sha256Of(s string) [32]byte { return sha256.Sum256([]byte(s)) }
