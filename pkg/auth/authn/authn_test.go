@@ -2,16 +2,21 @@ package authn
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -232,6 +237,29 @@ func tlsRequest(certs ...*x509.Certificate) *http.Request {
 	return r
 }
 
+// issue signs tmpl with the CA's certificate and key; the certificate's key
+// is key when given, else the CA's (tests never use it).
+func issue(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, tmpl *x509.Certificate, key ...*ecdsa.PrivateKey) *x509.Certificate {
+	t.Helper()
+	tmpl.SerialNumber = big.NewInt(time.Now().UnixNano())
+	if tmpl.NotAfter.IsZero() {
+		tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
+	}
+	pub := &caKey.PublicKey
+	if len(key) > 0 {
+		pub = &key[0].PublicKey
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, pub, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func TestClientCertAndRequestHeader(t *testing.T) {
 	clientCA := authtest.NewCA(t, "client-ca")
 	proxyCA := authtest.NewCA(t, "proxy-ca")
@@ -241,6 +269,18 @@ func TestClientCertAndRequestHeader(t *testing.T) {
 	otherProxy := proxyCA.Client(t, "not-allowed").Cert
 	stranger := otherCA.Client(t, "mallory").Cert
 	noCN := clientCA.Client(t, "").Cert
+	// Certificates authtest does not make: expired, for servers only, and
+	// through an intermediate CA.
+	expired := issue(t, clientCA.Cert, clientCA.Key, &x509.Certificate{Subject: pkix.Name{CommonName: "old"}, NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	serverOnly := issue(t, clientCA.Cert, clientCA.Key, &x509.Certificate{Subject: pkix.Name{CommonName: "www"}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	interKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inter := issue(t, clientCA.Cert, clientCA.Key, &x509.Certificate{Subject: pkix.Name{CommonName: "intermediate"}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}, interKey)
+	viaInter := issue(t, inter, interKey, &x509.Certificate{Subject: pkix.Name{CommonName: "dave", Organization: []string{"ops"}}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 
 	rh := &RequestHeader{
 		CAs: proxyCA.Pool, AllowedNames: []string{"front-proxy"},
@@ -265,6 +305,12 @@ func TestClientCertAndRequestHeader(t *testing.T) {
 		{name: "forged headers without a certificate", headers: map[string]string{"X-Remote-User": "admin"}, err: ErrNoCredentials},
 		{name: "forged headers with an unknown certificate", certs: []*x509.Certificate{stranger}, headers: map[string]string{"X-Remote-User": "admin"}, err: errdef.ErrUnauthorized},
 		{name: "certificate without a common name", certs: []*x509.Certificate{noCN}, err: errdef.ErrUnauthorized},
+		{name: "expired certificate", certs: []*x509.Certificate{expired}, err: errdef.ErrUnauthorized},
+		{name: "server certificate", certs: []*x509.Certificate{serverOnly}, err: errdef.ErrUnauthorized},
+		{name: "chain through an intermediate", certs: []*x509.Certificate{viaInter, inter}, user: "dave", groups: []string{"ops", user.AllAuthenticated}},
+		{name: "intermediate not presented", certs: []*x509.Certificate{viaInter}, err: errdef.ErrUnauthorized},
+		{name: "front proxy certificate without headers is no user", certs: []*x509.Certificate{proxy}, err: errdef.ErrUnauthorized},
+		{name: "client certificate is no front proxy", certs: []*x509.Certificate{alice}, headers: map[string]string{"X-Remote-User": "root", "X-Remote-Group": "admins"}, user: "alice", groups: []string{"team-a", "approvers", user.AllAuthenticated}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := tlsRequest(tc.certs...)
