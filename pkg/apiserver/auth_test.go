@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	authnv1 "k8s.io/api/authentication/v1"
@@ -334,4 +335,23 @@ func TestZeroConfiguration(t *testing.T) {
 	rec = serve(t, e, call{method: "POST", path: "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
 		body: `{"spec":{"nonResourceAttributes":{"path":"/metrics","verb":"get"}}}`})
 	call{code: 201, contains: []string{`"allowed":true`}}.verify(t, rec)
+}
+
+// A watch ends within the hour whatever the client asks, so a user whose
+// credentials were revoked stops getting changes: the next watch is
+// authenticated again. Without timeoutSeconds it lasts 30 to 60 minutes, as
+// in Kubernetes.
+func TestWatchDuration(t *testing.T) {
+	for _, asked := range []time.Duration{0, -time.Second, 2 * time.Hour, 1000 * time.Hour} {
+		for range 100 {
+			if d := watchDuration(asked); d < 30*time.Minute || d > time.Hour {
+				t.Fatalf("watchDuration(%v) = %v", asked, d)
+			}
+		}
+	}
+	for _, asked := range []time.Duration{time.Second, 5 * time.Minute, time.Hour} {
+		if d := watchDuration(asked); d != asked {
+			t.Fatalf("watchDuration(%v) = %v", asked, d)
+		}
+	}
 }
