@@ -125,6 +125,9 @@ func (c Security) build(listen string, log *slog.Logger) (*security, error) {
 		none := &authn.RequestHeader{UsernameHeaders: authn.DefaultUsernameHeaders, GroupHeaders: authn.DefaultGroupHeaders, ExtraHeaderPrefixes: authn.DefaultExtraHeaderPrefixes}
 		s.strip = none.Strip
 	}
+	if err := c.checkCAs(); err != nil {
+		return nil, err
+	}
 	if c.ClientCAFile != "" {
 		pool, err := certs.NewCAPool(c.ClientCAFile, log)
 		if err != nil {
@@ -205,6 +208,28 @@ func (c Security) build(listen string, log *slog.Logger) (*security, error) {
 		log.Warn("credentials travel in clear text: serve TLS (--tls-cert-file, --tls-private-key-file)")
 	}
 	return s, nil
+}
+
+// checkCAs refuses a front proxy CA that also signs client certificates
+// when any common name may be the proxy: every client certificate could then
+// send X-Remote-User and be anyone. Kubernetes asks for a CA of its own.
+func (c Security) checkCAs() error {
+	rh := c.RequestHeader
+	if rh.ClientCAFile == "" || c.ClientCAFile == "" || len(rh.AllowedNames) > 0 {
+		return nil
+	}
+	proxy, err := os.ReadFile(rh.ClientCAFile)
+	if err != nil {
+		return fmt.Errorf("--requestheader-client-ca-file: %w", err)
+	}
+	clients, err := os.ReadFile(c.ClientCAFile)
+	if err != nil {
+		return fmt.Errorf("--client-ca-file: %w", err)
+	}
+	if certs.SharedCA(proxy, clients) {
+		return errors.New("--requestheader-client-ca-file shares a CA with --client-ca-file: every client certificate could then claim any identity with X-Remote-User; give the front proxy a CA of its own, or name its certificate with --requestheader-allowed-names")
+	}
+	return nil
 }
 
 // apiAuth is the apiserver's view.

@@ -23,6 +23,11 @@ func TestSecurityBuild(t *testing.T) {
 	authtest.WriteFile(t, badPolicy, []byte("kind: Nope\n"))
 	ca := authtest.NewCA(t, "ca")
 	certFile, keyFile := ca.Server(t).WriteFiles(t, dir, "tls")
+	clientCA, otherCA := filepath.Join(dir, "client-ca.pem"), filepath.Join(dir, "other-ca.pem")
+	authtest.WriteFile(t, clientCA, ca.PEM)
+	authtest.WriteFile(t, otherCA, authtest.NewCA(t, "proxy-ca").PEM)
+	bundle := filepath.Join(dir, "bundle.pem")
+	authtest.WriteFile(t, bundle, append(authtest.NewCA(t, "proxy-ca").PEM, ca.PEM...))
 	shortKey := filepath.Join(dir, "short.key")
 	authtest.WriteFile(t, shortKey, []byte("short"))
 	log := slog.New(slog.DiscardHandler)
@@ -42,6 +47,13 @@ func TestSecurityBuild(t *testing.T) {
 		{name: "tokens on every interface", listen: "0.0.0.0:8080", sec: Security{TokenAuthFile: tokens}},
 		{name: "TLS", listen: "0.0.0.0:8443", sec: Security{TokenAuthFile: tokens, TLSCertFile: certFile, TLSPrivateKeyFile: keyFile}},
 		{name: "TLS half", listen: "127.0.0.1:0", sec: Security{TLSCertFile: certFile}, err: "go together"},
+		{name: "front proxy and clients with their own CAs", listen: "0.0.0.0:8443", sec: Security{TLSCertFile: certFile, TLSPrivateKeyFile: keyFile, ClientCAFile: clientCA,
+			RequestHeader: RequestHeader{ClientCAFile: otherCA}}},
+		// Every client certificate would be a front proxy, and claim any identity.
+		{name: "front proxy CA shared with clients", listen: "0.0.0.0:8443", sec: Security{TLSCertFile: certFile, TLSPrivateKeyFile: keyFile, ClientCAFile: clientCA,
+			RequestHeader: RequestHeader{ClientCAFile: bundle}}, err: "--requestheader-client-ca-file shares a CA with --client-ca-file"},
+		{name: "front proxy CA shared, names limited", listen: "0.0.0.0:8443", sec: Security{TLSCertFile: certFile, TLSPrivateKeyFile: keyFile, ClientCAFile: clientCA,
+			RequestHeader: RequestHeader{ClientCAFile: clientCA, AllowedNames: []string{"front-proxy"}}}},
 		{name: "client CA without TLS", listen: "127.0.0.1:0", sec: Security{ClientCAFile: certFile}, err: "need TLS"},
 		{name: "OIDC client without issuer", listen: "127.0.0.1:0", sec: Security{OIDC: authn.OIDCOptions{ClientID: "x"}}, err: "--oidc-client-id needs --oidc-issuer-url"},
 		{name: "missing token file", listen: "127.0.0.1:0", sec: Security{TokenAuthFile: filepath.Join(dir, "nope")}, err: "--token-auth-file"},

@@ -7,6 +7,7 @@ package certs
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -98,4 +99,32 @@ func ServerConfig(k *KeyPair, requestClientCerts bool) *tls.Config {
 		cfg.ClientAuth = tls.RequestClientCert
 	}
 	return cfg
+}
+
+// SharedCA reports whether two PEM bundles hold a certificate in common.
+func SharedCA(a, b []byte) bool {
+	seen := map[string]bool{}
+	for _, c := range certsOf(a) {
+		seen[string(c)] = true
+	}
+	for _, c := range certsOf(b) {
+		if seen[string(c)] {
+			return true
+		}
+	}
+	return false
+}
+
+// certsOf returns the DER of every CERTIFICATE block of a PEM bundle.
+func certsOf(data []byte) [][]byte {
+	var out [][]byte
+	for {
+		var b *pem.Block
+		if b, data = pem.Decode(data); b == nil {
+			return out
+		}
+		if b.Type == "CERTIFICATE" {
+			out = append(out, b.Bytes)
+		}
+	}
 }
