@@ -144,3 +144,22 @@ func TestServerConfigProtocols(t *testing.T) {
 		})
 	}
 }
+
+func TestSharedCA(t *testing.T) {
+	a, b, c := authtest.NewCA(t, "a").PEM, authtest.NewCA(t, "b").PEM, authtest.NewCA(t, "c").PEM
+	for _, tc := range []struct {
+		name string
+		x, y []byte
+		want bool
+	}{
+		{"same", a, a, true},
+		{"different", a, b, false},
+		{"one in a bundle", append(append([]byte{}, b...), a...), append(append([]byte{}, c...), a...), true},
+		{"bundles apart", append(append([]byte{}, a...), b...), c, false},
+		{"not PEM", []byte("x"), a, false},
+	} {
+		if got := SharedCA(tc.x, tc.y); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
