@@ -578,3 +578,26 @@ func TestReplicasWhileEtcdIsDown(t *testing.T) {
 		}
 	}
 }
+
+// TestReplicasReadYourWrites: a read without a resourceVersion is
+// consistent, as on Kubernetes: what one replica acknowledged, another
+// returns at once, by name and in its lists.
+func TestReplicasReadYourWrites(t *testing.T) {
+	r := newReplicas(t, 2, 1)
+	r.createRepo(t, "blueprints")
+	a, b := r.client(0), r.client(1)
+	for i := range 30 {
+		d := createDraft(t, a, catalogID("blueprints", "", fmt.Sprintf("app%d", i), "main"), initTask("app"), nil)
+		res, err := b.Do(context.Background(), http.MethodGet, b.RevisionsPath(d.Name), nil)
+		if err != nil || res.Code != http.StatusOK {
+			t.Fatalf("write %d on one replica, read on the other: %v %v", i, res, err)
+		}
+		found := false
+		for _, pr := range b.ListRevisions(t, nil).Items {
+			found = found || pr.Name == d.Name
+		}
+		if !found {
+			t.Fatalf("write %d on one replica is not in the other's list", i)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 
 	configapi "pkgserver.dev/pkgserver/api/config/v1alpha1"
@@ -103,13 +104,22 @@ func (c *chanCursor) Ready() <-chan struct{} {
 	return ready
 }
 
+// Take returns what was fed; an event of type "GONE" stands for the
+// watcher falling behind the window.
 func (c *chanCursor) Take() ([]engine.Event, error) {
 	out := c.pending
 	c.pending = nil
+	for _, ev := range out {
+		if ev.Type == "GONE" {
+			return nil, fmt.Errorf("%w: the watch fell behind", errdef.ErrGone)
+		}
+	}
 	return out, nil
 }
 
 func (c *chanCursor) Head() string { return "42" }
+
+func (c *chanCursor) Lost() bool { return false }
 
 // ResourceVersion implements engine.Watcher.
 func (f *fakeEngine) ResourceVersion() string { return strconv.Itoa(42) }

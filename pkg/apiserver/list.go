@@ -70,7 +70,9 @@ func parseListQuery(q url.Values, allowed fields.Set) (listQuery, error) {
 	default:
 		return lq, newError(errdef.ErrBadRequest, "invalid resourceVersionMatch %q: want NotOlderThan or Exact", m)
 	}
-	if lq.resourceVersionMatch != "" && lq.resourceVersion == "" {
+	// As Kubernetes: a list needs a resourceVersion to match; a WatchList
+	// without one starts from the current state (client-go sends that).
+	if lq.resourceVersionMatch != "" && lq.resourceVersion == "" && !lq.watch {
 		return lq, newError(errdef.ErrBadRequest, "resourceVersionMatch is forbidden unless resourceVersion is set")
 	}
 	if s := q.Get("sendInitialEvents"); s != "" {

@@ -102,7 +102,8 @@ func (r *resource[T, P]) register(e *echo.Echo, s *server) {
 	list := func(c echo.Context) error { return r.handleList(c, s) }
 	e.GET(gv+"/"+r.plural, list) // all namespaces
 	e.GET(coll, list)
-	e.GET(item, r.handleGet)
+	get := func(c echo.Context) error { return r.handleGet(c, s) }
+	e.GET(item, get)
 	if r.create != nil {
 		e.POST(coll, func(c echo.Context) error { return r.handleCreate(c, s) })
 	}
@@ -127,7 +128,7 @@ func (r *resource[T, P]) register(e *echo.Echo, s *server) {
 		})
 	}
 	if r.status != nil {
-		e.GET(item+"/status", r.handleGet)
+		e.GET(item+"/status", get)
 		e.PUT(item+"/status", func(c echo.Context) error { return r.handleWrite(c, s, r.status, "status") })
 		e.PATCH(item+"/status", func(c echo.Context) error { return r.handlePatch(c, s, r.status, "status") })
 	}
@@ -135,7 +136,7 @@ func (r *resource[T, P]) register(e *echo.Echo, s *server) {
 		e.DELETE(item, func(c echo.Context) error { return r.handleDelete(c, s) })
 	}
 	if r.approve != nil {
-		e.GET(item+"/approval", r.handleGet)
+		e.GET(item+"/approval", get)
 		e.PUT(item+"/approval", func(c echo.Context) error {
 			// publishedBy is the authenticated identity of the approver.
 			user := userName(c.Request())
@@ -250,8 +251,11 @@ func (r *resource[T, P]) handleList(c echo.Context, s *server) error {
 // "not older than" (the default) waits a moment for this replica to catch
 // up; Exact is served only for the current one (no history is kept).
 func awaitListVersion(ctx context.Context, svc engine.Service, q listQuery) error {
-	if q.resourceVersion == "" || q.resourceVersion == "0" {
-		return nil
+	switch q.resourceVersion {
+	case "":
+		return awaitCurrent(ctx, svc)
+	case "0":
+		return nil // any state will do
 	}
 	w, ok := svc.(engine.Watcher)
 	if !ok {
@@ -271,8 +275,22 @@ func awaitListVersion(ctx context.Context, svc engine.Service, q listQuery) erro
 	return nil
 }
 
-func (r *resource[T, P]) handleGet(c echo.Context) error {
+// awaitCurrent makes a read without a resourceVersion consistent: it sees
+// every write acknowledged before it, on any replica.
+func awaitCurrent(ctx context.Context, svc engine.Service) error {
+	if a, ok := svc.(interface{ AwaitCurrent(context.Context) error }); ok {
+		return a.AwaitCurrent(ctx)
+	}
+	return nil
+}
+
+func (r *resource[T, P]) handleGet(c echo.Context, s *server) error {
 	name := c.Param("name")
+	if c.QueryParam("resourceVersion") == "" {
+		if err := awaitCurrent(c.Request().Context(), s.svc); err != nil {
+			return r.about(err, name)
+		}
+	}
 	obj, err := r.get(c.Request().Context(), c.Param("namespace"), name)
 	if err != nil {
 		return r.about(err, name)

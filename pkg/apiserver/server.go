@@ -62,6 +62,7 @@ type server struct {
 	auth    Auth
 	// typeConverter gives the field managers the schemas of the served kinds.
 	typeConverter managedfields.TypeConverter
+	reaper        reaper
 }
 
 // New returns an Echo instance serving svc under /apis, the discovery

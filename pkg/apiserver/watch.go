@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -41,6 +42,11 @@ func (r *resource[T, P]) handleWatch(c echo.Context, s *server, q listQuery) err
 	var err error
 	switch {
 	case q.sendInitialEvents || q.resourceVersion == "" || q.resourceVersion == "0":
+		if q.resourceVersion == "" {
+			if err := awaitCurrent(ctx, s.svc); err != nil {
+				return r.about(err, "")
+			}
+		}
 		if q.sendInitialEvents && q.resourceVersion != "" && q.resourceVersion != "0" {
 			if a, ok := s.svc.(interface {
 				AwaitResourceVersion(context.Context, string) error
@@ -63,7 +69,9 @@ func (r *resource[T, P]) handleWatch(c echo.Context, s *server, q listQuery) err
 	res.Header().Set("Transfer-Encoding", "chunked")
 	res.WriteHeader(http.StatusOK)
 	res.Flush()
+	defer s.reaper.add(cur, res)()
 	enc := json.NewEncoder(res)
+	var line []byte // reused; an idle watch holds none
 
 	matches := func(obj *T) bool {
 		p := P(obj)
@@ -72,17 +80,24 @@ func (r *resource[T, P]) handleWatch(c echo.Context, s *server, q listQuery) err
 		}
 		return q.labels.Matches(labels.Set(p.GetLabels())) && q.fields.Matches(r.fieldsOf(p))
 	}
-	write := func(typ string, obj *T) error {
-		var raw []byte
-		if table {
+	// write sends one event; shared, when set, is the object's JSON the
+	// engine encoded once for every watcher.
+	write := func(typ string, obj *T, shared []byte) error {
+		raw := shared
+		switch {
+		case table:
 			raw = mustJSON(toTable(r.columns, []T{*obj}, c.QueryParam("includeObject"), metav1.ListMeta{}, r.setKind))
-		} else {
+		case raw == nil:
 			// Event objects are shared by every watcher: set the kind on a copy.
 			cp := *obj
 			r.setKind(&cp)
 			raw = mustJSON(&cp)
 		}
-		return enc.Encode(metav1.WatchEvent{Type: typ, Object: runtime.RawExtension{Raw: raw}})
+		// As json.Encoder writes a metav1.WatchEvent, without reading raw again.
+		line = append(append(append(append(line[:0], `{"type":`...), strconv.Quote(typ)...), `,"object":`...), raw...)
+		line = append(line, "}\n"...)
+		_, err := res.Write(line)
+		return err
 	}
 	bookmark := func(rv string, annotations map[string]any) error {
 		md := map[string]any{"resourceVersion": rv}
@@ -101,7 +116,7 @@ func (r *resource[T, P]) handleWatch(c echo.Context, s *server, q listQuery) err
 		if !ok || !matches(obj) {
 			continue
 		}
-		if err := write("ADDED", obj); err != nil {
+		if err := write("ADDED", obj, nil); err != nil {
 			return nil // client went away
 		}
 	}
@@ -128,10 +143,12 @@ func (r *resource[T, P]) handleWatch(c echo.Context, s *server, q listQuery) err
 		case <-cur.Ready():
 			evs, err := cur.Take()
 			if err != nil {
-				// Fell behind the window: end the watch, as Kubernetes does;
-				// the client resumes from its last resourceVersion or lists.
+				// Fell behind the window: end the watch with 410, as
+				// Kubernetes does; the client lists again.
 				if !errors.Is(err, context.Canceled) {
 					s.log.Debug("watch dropped", "resource", r.plural, "err", err)
+					st := statusOf(err)
+					enc.Encode(metav1.WatchEvent{Type: "ERROR", Object: runtime.RawExtension{Raw: mustJSON(st)}})
 				}
 				return nil
 			}
@@ -147,7 +164,7 @@ func (r *resource[T, P]) handleWatch(c echo.Context, s *server, q listQuery) err
 
 // sendEvent writes one event as a watcher with selectors sees it: an object
 // that enters the selection is ADDED, one that leaves it is DELETED.
-func (r *resource[T, P]) sendEvent(ctx context.Context, ev engine.Event, matches func(*T) bool, write func(string, *T) error) error {
+func (r *resource[T, P]) sendEvent(ctx context.Context, ev engine.Event, matches func(*T) bool, write func(string, *T, []byte) error) error {
 	now, ok := r.peekObject(ev.Object)
 	if !ok {
 		return nil
@@ -179,5 +196,8 @@ func (r *resource[T, P]) sendEvent(ctx context.Context, ev engine.Event, matches
 	if !ok {
 		return nil
 	}
-	return write(typ, obj)
+	if any(obj) == ev.Object {
+		return write(typ, obj, ev.ObjectJSON())
+	}
+	return write(typ, obj, nil)
 }

@@ -116,6 +116,40 @@ func TestWatch(t *testing.T) {
 	}
 }
 
+// TestWatchFallsBehind: a watcher the window left behind gets an ERROR
+// event with a 410 Status, as from Kubernetes, and the stream ends.
+func TestWatchFallsBehind(t *testing.T) {
+	f := newFake()
+	srv := httptest.NewServer(New(f, Options{}))
+	defer srv.Close()
+	res, err := http.Get(srv.URL + "/apis/pkg.pkgserver.dev/v1alpha1/namespaces/default/packagerevisions?watch=true&resourceVersion=41&timeoutSeconds=5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var ch chan engine.Event
+	for deadline := time.Now().Add(5 * time.Second); ch == nil && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		f.mu.Lock()
+		ch = f.events[pkgapi.PackageRevisionKind]
+		f.mu.Unlock()
+	}
+	ch <- engine.Event{Type: "MODIFIED", Kind: pkgapi.PackageRevisionKind, Object: prIn("default", "a")}
+	ch <- engine.Event{Type: "GONE"}
+	dec := json.NewDecoder(res.Body)
+	var types []string
+	var last watchLine
+	for dec.More() {
+		if err := dec.Decode(&last); err != nil {
+			t.Fatal(err)
+		}
+		types = append(types, last.Type)
+	}
+	var st metav1.Status
+	if err := json.Unmarshal(last.Object, &st); err != nil || last.Type != "ERROR" || st.Code != 410 || st.Reason != metav1.StatusReasonExpired {
+		t.Fatalf("events %v, last %s: %v", types, last.Object, err)
+	}
+}
+
 func TestWatchTooOld(t *testing.T) {
 	rec := serve(t, New(newFake(), Options{}), call{method: "GET", path: "/apis/pkg.pkgserver.dev/v1alpha1/namespaces/default/packagerevisions?watch=true&resourceVersion=1"})
 	call{code: 410, reason: metav1.StatusReasonExpired}.verify(t, rec)

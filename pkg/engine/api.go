@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"sync"
 
 	configapi "pkgserver.dev/pkgserver/api/config/v1alpha1"
 	pkgapi "pkgserver.dev/pkgserver/api/pkg/v1alpha1"
@@ -48,6 +49,41 @@ type Event struct {
 	Old any
 	// ResourceVersion is the event's position in the server's sequence.
 	ResourceVersion uint64
+
+	// shared holds the object's JSON, encoded once for every watcher of a
+	// live event (nil for replayed ones).
+	shared *eventJSON
+}
+
+type eventJSON struct {
+	once sync.Once
+	b    []byte
+}
+
+// ObjectJSON is the event's object as the API writes it (apiVersion and
+// kind set): encoded once, however many watchers send it. Do not change it.
+func (ev Event) ObjectJSON() []byte {
+	if ev.shared == nil {
+		return encodeObject(ev.Object)
+	}
+	ev.shared.once.Do(func() { ev.shared.b = encodeObject(ev.Object) })
+	return ev.shared.b
+}
+
+// encodeObject encodes an event's object with its kind, on a copy (the
+// object is shared).
+func encodeObject(obj any) []byte {
+	switch o := obj.(type) {
+	case *pkgapi.PackageRevision:
+		cp := *o
+		cp.APIVersion, cp.Kind = pkgapi.SchemeGroupVersion.String(), pkgapi.PackageRevisionKind
+		return mustJSON(&cp)
+	case *configapi.Repository:
+		cp := *o
+		cp.APIVersion, cp.Kind = configapi.SchemeGroupVersion.String(), configapi.RepositoryKind
+		return mustJSON(&cp)
+	}
+	return mustJSON(obj)
 }
 
 // Watcher streams changes, whoever made them (the API, /v2/, a rescan,
@@ -75,6 +111,9 @@ type Cursor interface {
 	Take() ([]Event, error)
 	// Head is the resourceVersion a bookmark sent now may carry.
 	Head() string
+	// Lost reports that the window has moved past the cursor: Take will
+	// fail. Safe to call from another goroutine than the reader's.
+	Lost() bool
 }
 
 // StatusUpdater sets the status of a revision (its conditions), for external

@@ -169,6 +169,13 @@ func (g registryGuard) putTag(ctx context.Context) error {
 			return g.deny("workspace %q is revision %s already; names must stay unique", ws, r.tag)
 		}
 	}
+	// Without a workspace it is shown under its tag, and a published
+	// revision's name wins: a draft of that name would be hidden behind it.
+	if ws := info.workspace; ws == "" || names.ValidateWorkspace(ws) != nil {
+		if r := g.p.byWorkspace(sanitizeWorkspace(tag)); r != nil && r.n == 0 {
+			return g.deny("workspace %q is the %s revision %s; a revision pushed as %s without a workspace annotation would hide it", r.workspace, r.lifecycle, r.tag, tag)
+		}
+	}
 	return nil
 }
 

@@ -81,6 +81,7 @@ type harness struct {
 	mu      sync.Mutex
 	now     time.Time
 	v2addr  string // the /v2/ API over the embedded store, once started
+	window  int    // Options.WatchWindow of the next open (0: the default)
 }
 
 func newHarness(t *testing.T, b backend) *harness {
@@ -116,8 +117,9 @@ func (h *harness) open(wrap func(*layout.Store) store.Store) {
 		Remote: func(host string, plain bool, _, _ string) (store.Store, error) {
 			return remote.New(host, remote.WithPlainHTTP(plain))
 		},
-		Now:    h.clock,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Now:         h.clock,
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		WatchWindow: h.window,
 	})
 	if err != nil {
 		h.t.Fatal(err)

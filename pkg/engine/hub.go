@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"pkgserver.dev/pkgserver/pkg/errdef"
 )
@@ -57,6 +58,7 @@ func newHub(window int, floor uint64) *hub {
 func (h *hub) append(evs []Event, end uint64) {
 	h.mu.Lock()
 	for _, ev := range evs {
+		ev.shared = &eventJSON{}
 		if len(h.ring) < cap(h.ring) {
 			h.ring = append(h.ring, ev)
 		} else {
@@ -109,10 +111,10 @@ func (h *hub) cursor(kind string, rv uint64, replay func(from, to uint64) []Even
 	c := &cursor{h: h, kind: kind}
 	if rv >= h.floor {
 		i := sort.Search(n, func(i int) bool { return h.at(i).ResourceVersion > rv })
-		c.pos = h.count - uint64(n-i)
+		c.pos.Store(h.count - uint64(n-i))
 		return c, nil
 	}
-	c.pos = h.count - uint64(n)
+	c.pos.Store(h.count - uint64(n))
 	c.pending = replay(rv, h.floor)
 	return c, nil
 }
@@ -137,15 +139,15 @@ var ErrTooLargeResourceVersion = errdef.ErrTooLargeResourceVersion
 type cursor struct {
 	h       *hub
 	kind    string
-	pos     uint64  // number of events (ever) before the next one to read
-	pending []Event // a replay, sent before the ring
+	pos     atomic.Uint64 // number of events (ever) before the next one to read
+	pending []Event       // a replay, sent before the ring
 }
 
 // Ready returns a channel that is closed when Take has something to return.
 func (c *cursor) Ready() <-chan struct{} {
 	c.h.mu.RLock()
 	defer c.h.mu.RUnlock()
-	if len(c.pending) > 0 || c.pos < c.h.count {
+	if len(c.pending) > 0 || c.pos.Load() < c.h.count {
 		return closed
 	}
 	return c.h.wake
@@ -162,16 +164,25 @@ func (c *cursor) Take() ([]Event, error) {
 	c.h.mu.RLock()
 	defer c.h.mu.RUnlock()
 	oldest := c.h.count - uint64(len(c.h.ring))
-	if c.pos < oldest {
+	pos := c.pos.Load()
+	if pos < oldest {
 		return nil, fmt.Errorf("%w: the watch fell behind by more than %d events", errdef.ErrGone, len(c.h.ring))
 	}
-	for ; c.pos < c.h.count; c.pos++ {
-		ev := c.h.at(int(c.pos - oldest))
+	for ; pos < c.h.count; pos++ {
+		ev := c.h.at(int(pos - oldest))
 		if ev.Kind == c.kind {
 			out = append(out, ev)
 		}
 	}
+	c.pos.Store(pos)
 	return out, nil
+}
+
+// Lost implements Cursor.
+func (c *cursor) Lost() bool {
+	c.h.mu.RLock()
+	defer c.h.mu.RUnlock()
+	return c.pos.Load() < c.h.count-uint64(len(c.h.ring))
 }
 
 // Head returns the resourceVersion a bookmark sent now carries: every event
@@ -183,11 +194,11 @@ func (c *cursor) Head() string {
 	switch {
 	case len(c.pending) > 0:
 		return strconv.FormatUint(c.pending[0].ResourceVersion-1, 10)
-	case c.pos < oldest:
+	case c.pos.Load() < oldest:
 		return strconv.FormatUint(c.h.floor, 10)
-	case c.pos < c.h.count:
+	case c.pos.Load() < c.h.count:
 		// Events are pending: the bookmark may not claim past them.
-		return strconv.FormatUint(c.h.at(int(c.pos-oldest)).ResourceVersion-1, 10)
+		return strconv.FormatUint(c.h.at(int(c.pos.Load()-oldest)).ResourceVersion-1, 10)
 	}
 	return strconv.FormatUint(c.h.head, 10)
 }

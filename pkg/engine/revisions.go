@@ -672,6 +672,14 @@ func (e *Engine) rewrite(ctx context.Context, t *txn, s snap, meta format.Meta, 
 			return nil, err
 		}
 	}
+	// A draft pushed by another tool may lack the identity annotations:
+	// write what it is shown with, so its package and UID stay.
+	if id := revID(s.repo, s.pkg, s.rev); meta.Package == "" {
+		meta.Target, meta.Realm, meta.Package = id.Target, id.Realm, id.Package
+	}
+	if meta.UID == "" {
+		meta.UID = s.uid()
+	}
 	if WriteOptionsFrom(ctx).DryRun {
 		return e.dryRun(s.repo, s.pkg, s.rev.tag, meta, files, layers)
 	}

@@ -57,6 +57,34 @@ func (e *Engine) AwaitResourceVersion(ctx context.Context, rv string) error {
 	return nil
 }
 
+// AwaitCurrent makes a read without a resourceVersion consistent, as
+// Kubernetes does: with several replicas it waits until this one has
+// applied every batch the coordinator had, so the read sees every write
+// acknowledged before it, on any replica. A single server applies its own
+// writes before acknowledging them and does not wait. When the coordinator
+// cannot be reached (or this replica cannot catch up in a few seconds) the
+// read is served from what this replica has: reads keep working while etcd
+// is down.
+func (e *Engine) AwaitCurrent(ctx context.Context) error {
+	if err := e.wait(ctx); err != nil {
+		return err
+	}
+	if !e.opts.Shared {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, catchUpWait)
+	defer cancel()
+	seq, err := e.coord.Current(cctx)
+	if err != nil {
+		e.log.Debug("a read without a resourceVersion is served without asking the coordinator", "err", err)
+		return nil
+	}
+	if err := e.idx.waitApplied(cctx, seq); err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return nil
+}
+
 // Watch implements Watcher.
 func (e *Engine) Watch(ctx context.Context, kind, rv string) (Cursor, error) {
 	if err := e.wait(ctx); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -177,5 +178,59 @@ func TestWatchUpgradeAvailable(t *testing.T) {
 			t.Fatalf("downstream event %s with upgradeAvailable %+v, want MODIFIED naming %s", ev.Type, pr.Status.UpgradeAvailable, two.Name)
 		}
 		return
+	}
+}
+
+// TestSlowWatcher: a watcher that does not read is left behind, never
+// waited for: writes go on, another watcher gets every event (encoded once
+// for both), and the slow one is told to list again when it reads.
+func TestSlowWatcher(t *testing.T) {
+	h := newHarness(t, embeddedBackend())
+	h.window = 8
+	h.restart()
+	h.createRepo("blueprints", false)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	slow, err := h.eng.Watch(ctx, pkgapi.PackageRevisionKind, h.eng.ResourceVersion())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast, err := h.eng.Watch(ctx, pkgapi.PackageRevisionKind, h.eng.ResourceVersion())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const drafts = 20
+	var got []engine.Event
+	for i := range drafts {
+		h.mustCreate(pkgapi.PackageRevID{Target: "catalog", Repository: "blueprints", Package: "p" + strconv.Itoa(i), Workspace: "w"})
+		select {
+		case <-fast.Ready():
+		case <-time.After(10 * time.Second):
+			t.Fatal("no event for the fast watcher")
+		}
+		evs, err := fast.Take()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, evs...)
+	}
+	if len(got) != drafts {
+		t.Fatalf("fast watcher got %d events, want %d", len(got), drafts)
+	}
+	if _, err := slow.Take(); !errors.Is(err, errdef.ErrGone) {
+		t.Fatalf("slow watcher: %v, want ErrGone", err)
+	}
+	// Both watchers of one live event share its encoding.
+	late, err := h.eng.Watch(ctx, pkgapi.PackageRevisionKind, strconv.FormatUint(got[drafts-2].ResourceVersion, 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := late.Take()
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("late watcher: %d events, %v", len(evs), err)
+	}
+	a, b := got[drafts-1].ObjectJSON(), evs[0].ObjectJSON()
+	if &a[0] != &b[0] || !strings.Contains(string(a), `"kind":"PackageRevision"`) {
+		t.Errorf("the event is encoded twice, or without its kind: %s", a)
 	}
 }
