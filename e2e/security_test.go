@@ -75,6 +75,19 @@ metadata: {name: ian-impersonates-alice}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: impersonate-alice}
 subjects:
 - {kind: User, name: ian}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: patch-only, namespace: sec}
+rules:
+- {apiGroups: [pkg.pkgserver.dev], resources: [packagerevisions], verbs: [get, list, patch]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: patchers, namespace: sec}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: patch-only}
+subjects:
+- {kind: User, name: paula}
 `
 
 // secureEnv is a pkgserver with TLS, every authenticator, RBAC, an audit
@@ -109,7 +122,7 @@ func newSecureEnv(t *testing.T, more ...func(*harness.Options)) *secureEnv {
 	authtest.WriteFile(t, oidcCA, e.issuer.CAPEM)
 
 	var csv strings.Builder
-	for i, u := range []string{"root", "erin", "victor", "alice", "ian"} {
+	for i, u := range []string{"root", "erin", "victor", "alice", "ian", "paula"} {
 		e.tokens[u] = randomToken(t)
 		fmt.Fprintf(&csv, "%s,%s,%d\n", e.tokens[u], u, i+1)
 	}
@@ -293,8 +306,10 @@ func TestSecurity(t *testing.T) {
 			i := strings.LastIndex(s, "\n")
 			return s[:i+1], s[i+1:]
 		}
-		if body, code := run(e.srv.URL + "/readyz"); code != "200" || strings.TrimSpace(body) != "ok" {
-			t.Fatalf("readyz without credentials: %s %s", code, body)
+		for _, probe := range []string{"/readyz", "/livez", "/healthz"} {
+			if body, code := run(e.srv.URL + probe); code != "200" || strings.TrimSpace(body) != "ok" {
+				t.Fatalf("%s without credentials: %s %s", probe, code, body)
+			}
 		}
 		body, code := run(e.srv.URL + prs)
 		if code != "401" || !strings.Contains(body, `"reason":"Unauthorized"`) || !strings.Contains(body, `Unauthorized: no credentials were presented (to list resource \"packagerevisions\" in API group \"pkg.pkgserver.dev\" in the namespace \"sec\")`) {
@@ -518,6 +533,7 @@ func TestSecurity(t *testing.T) {
 	approval, _ := json.Marshal(danas)
 	newRepo, _ := json.Marshal(repositoryManifestIn(secNS, "evil", &configapi.OCIRepository{Registry: "evil.example/packages"}))
 	draft, _ := json.Marshal(revisionManifestIn(secNS, catalogID("blueprints", "apps", "nope", "ws")))
+	nope := harness.RevisionName(catalogID("blueprints", "apps", "nope", "ws"))
 	uploads := "/v2/" + secNS + "/blueprints/apps/nginx/blobs/uploads/"
 
 	before := e.snapshot(t)
@@ -550,6 +566,9 @@ func TestSecurity(t *testing.T) {
 		{name: "a viewer pushing", method: "POST", path: uploads, headers: map[string]string{"Authorization": basicAuth("victor", e.tokens["victor"])},
 			code: 403, user: "victor", msg: `"code":"DENIED"`},
 		{name: "anonymous pushing", method: "POST", path: uploads, code: 401, msg: `"code":"UNAUTHORIZED"`},
+		{name: "server-side apply creating without create", method: "PATCH", path: prs + "/" + nope + "?fieldManager=paula", body: draft,
+			headers: map[string]string{"Authorization": "Bearer " + e.tokens["paula"], "Content-Type": "application/apply-patch+yaml"}, code: 403,
+			user: "paula", msg: `packagerevisions.pkg.pkgserver.dev \"` + nope + `\" is forbidden: User \"paula\" cannot create resource \"packagerevisions\"`},
 		{name: "impersonation without the right", method: "POST", path: prs, body: draft, headers: map[string]string{"Authorization": "Bearer " + e.tokens["erin"], "Impersonate-User": "alice"},
 			code: 403, user: "erin", msg: `users \"alice\" is forbidden: User \"erin\" cannot impersonate resource \"users\"`},
 		{name: "impersonating someone else", method: "POST", path: prs, body: draft, headers: map[string]string{"Authorization": "Bearer " + e.tokens["ian"], "Impersonate-User": "root"},

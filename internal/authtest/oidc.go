@@ -111,6 +111,10 @@ type Claims struct {
 	Email    string
 	Groups   []string
 	Expiry   time.Time
+	// NotBefore, when set, is the nbf claim.
+	NotBefore time.Time
+	// EmailUnverified sets email_verified to false.
+	EmailUnverified bool
 	// Nonce is the nonce of an authorization request (code flow).
 	Nonce string
 }
@@ -133,10 +137,13 @@ func (k *SigningKey) Token(t testing.TB, c Claims) string {
 		Expiry:   jwt.NewNumericDate(c.Expiry),
 		IssuedAt: jwt.NewNumericDate(time.Now().Add(-time.Minute)),
 	}
+	if !c.NotBefore.IsZero() {
+		std.NotBefore = jwt.NewNumericDate(c.NotBefore)
+	}
 	extra := map[string]any{}
 	if c.Email != "" {
 		extra["email"] = c.Email
-		extra["email_verified"] = true
+		extra["email_verified"] = !c.EmailUnverified
 	}
 	if c.Groups != nil {
 		extra["groups"] = c.Groups

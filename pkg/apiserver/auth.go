@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"time"
@@ -189,6 +190,34 @@ func (s *server) authorize(ctx context.Context, attrs authz.Attributes, ev *audi
 	}
 	audit.Annotate(ev, audit.AnnotationDecision, "allow")
 	return nil
+}
+
+// authorizeCreate checks that the user of a request authorized as patch may
+// also create its object, for a server-side apply that creates it: as in
+// kube-apiserver, patching is not creating.
+func (s *server) authorizeCreate(c echo.Context) error {
+	req := c.Request()
+	attrs := authz.FromRequest(req)
+	attrs.Verb = "create"
+	attrs.User = requestUser(c)
+	return s.authorize(req.Context(), attrs, audit.EventFrom(req.Context()))
+}
+
+// maxWatch bounds a watch: authentication and authorization happen when it
+// starts, so a user whose token was revoked, or whose binding was removed,
+// would otherwise go on receiving changes. The client's next watch is
+// checked again.
+const maxWatch = time.Hour
+
+// watchDuration is how long a watch that asked for asked (0: nothing) runs:
+// what it asked, up to maxWatch; else, as kube-apiserver does without
+// timeoutSeconds, a random time between half of maxWatch and maxWatch, so
+// that clients do not all come back at once.
+func watchDuration(asked time.Duration) time.Duration {
+	if asked > 0 && asked <= maxWatch {
+		return asked
+	}
+	return maxWatch/2 + rand.N(maxWatch/2+1)
 }
 
 // writeAudit writes ev when the request changed something or was refused.

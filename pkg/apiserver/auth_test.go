@@ -6,10 +6,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	authnv1 "k8s.io/api/authentication/v1"
@@ -55,6 +57,17 @@ kind: ClusterRoleBinding
 metadata: {name: imp}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: impersonate-alice}
 subjects: [{kind: User, name: imp}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: patcher, namespace: default}
+rules: [{apiGroups: [config.pkg.pkgserver.dev], resources: [repositories], verbs: [get, patch]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: patcher, namespace: default}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: patcher}
+subjects: [{kind: User, name: patcher}]
 `
 
 // namedTokens knows "tok-<name>" as user <name>.
@@ -155,6 +168,8 @@ func TestAuthMiddleware(t *testing.T) {
 		{call: call{name: "forged proxy header is no credential", method: "GET", path: prs, header: map[string]string{"X-Remote-User": "alice"}, code: 401},
 			audited: "list 401"},
 		{call: call{name: "health without credentials", method: "GET", path: "/readyz", code: 200}},
+		{call: call{name: "liveness without credentials", method: "GET", path: "/livez", code: 200, contains: []string{"ok"}}},
+		{call: call{name: "healthz without credentials", method: "GET", path: "/healthz", code: 200, contains: []string{"ok"}}},
 		{call: call{name: "discovery needs authentication", method: "GET", path: "/apis", code: 401}, audited: "get 401"},
 		{call: call{name: "discovery", method: "GET", path: "/apis", header: bearer("victor"), code: 200}},
 		{call: call{name: "metrics are admin only", method: "GET", path: "/metrics", header: bearer("victor"), code: 403, reason: metav1.StatusReasonForbidden,
@@ -183,6 +198,18 @@ func TestAuthMiddleware(t *testing.T) {
 			header: map[string]string{"Authorization": "Bearer tok-alice", "X-Remote-User": "mallory"}, body: publish, code: 200,
 			contains: []string{`"publishedBy":"alice"`}},
 			audited: "update 200", auditUsr: "alice", decision: "allow"},
+		// Server-side apply creates a missing object: that needs create as
+		// well as patch, as in Kubernetes.
+		{call: call{name: "apply cannot create without create", method: "PATCH", path: repos + "/applied?fieldManager=kubectl", header: withHeader(bearer("patcher"), applyHeader),
+			body: repoApply("sneaked in"), code: 403, reason: metav1.StatusReasonForbidden,
+			contains: []string{`repositories.config.pkg.pkgserver.dev \"applied\" is forbidden: User \"patcher\" cannot create resource \"repositories\" in API group \"config.pkg.pkgserver.dev\" in the namespace \"default\"`}},
+			audited: "patch 403", auditUsr: "patcher", decision: "forbid"},
+		{call: call{name: "apply cannot create in a dry run either", method: "PATCH", path: repos + "/applied?fieldManager=kubectl&dryRun=All", header: withHeader(bearer("patcher"), applyHeader),
+			body: repoApply("sneaked in"), code: 403, contains: []string{`cannot create resource \"repositories\"`}},
+			audited: "patch 403", auditUsr: "patcher", decision: "forbid"},
+		{call: call{name: "apply patches what exists with patch alone", method: "PATCH", path: repos + "/blueprints?fieldManager=kubectl&force=true", header: withHeader(bearer("patcher"), applyHeader),
+			body: strings.Replace(repoApply("patched"), "name: applied", "name: blueprints", 1), code: 200, contains: []string{`"description":"patched"`}},
+			audited: "patch 200", auditUsr: "patcher", decision: "allow"},
 		{call: call{name: "self-authorized path gets the failure", method: "GET", path: "/v2/x/manifests/v1", code: 200, contains: []string{`"unauthorized":true`}}},
 		{call: call{name: "self-authorized path gets the user", method: "GET", path: "/v2/x/manifests/v1", header: bearer("victor"), code: 200, contains: []string{`"user":"victor"`}}},
 	} {
@@ -217,6 +244,15 @@ func TestAuthMiddleware(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withHeader merges header maps.
+func withHeader(hs ...map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, h := range hs {
+		maps.Copy(out, h)
+	}
+	return out
 }
 
 func itoa(n int32) string { b, _ := json.Marshal(n); return string(b) }
@@ -299,4 +335,23 @@ func TestZeroConfiguration(t *testing.T) {
 	rec = serve(t, e, call{method: "POST", path: "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
 		body: `{"spec":{"nonResourceAttributes":{"path":"/metrics","verb":"get"}}}`})
 	call{code: 201, contains: []string{`"allowed":true`}}.verify(t, rec)
+}
+
+// A watch ends within the hour whatever the client asks, so a user whose
+// credentials were revoked stops getting changes: the next watch is
+// authenticated again. Without timeoutSeconds it lasts 30 to 60 minutes, as
+// in Kubernetes.
+func TestWatchDuration(t *testing.T) {
+	for _, asked := range []time.Duration{0, -time.Second, 2 * time.Hour, 1000 * time.Hour} {
+		for range 100 {
+			if d := watchDuration(asked); d < 30*time.Minute || d > time.Hour {
+				t.Fatalf("watchDuration(%v) = %v", asked, d)
+			}
+		}
+	}
+	for _, asked := range []time.Duration{time.Second, 5 * time.Minute, time.Hour} {
+		if d := watchDuration(asked); d != asked {
+			t.Fatalf("watchDuration(%v) = %v", asked, d)
+		}
+	}
 }

@@ -39,7 +39,7 @@ func (r *resource[T, P]) handlePatch(c echo.Context, s *server, write func(conte
 	}
 	cur, err := r.get(c.Request().Context(), ns, name)
 	if mediaType == applyPatch {
-		return r.handleApply(c, cur, err, body, opts, write, sub, s.limits)
+		return r.handleApply(c, s, cur, err, body, opts, write, sub)
 	}
 	if err != nil {
 		return r.about(err, name)
@@ -75,17 +75,21 @@ func (r *resource[T, P]) handlePatch(c echo.Context, s *server, write func(conte
 
 // handleApply serves a server-side apply: cur and getErr are the current
 // object's read. An object that does not exist yet is created from the
-// applied configuration (201), as kube-apiserver does.
-func (r *resource[T, P]) handleApply(c echo.Context, cur *T, getErr error, body []byte, opts writeOptions, write func(context.Context, *T) (*T, error), sub string, lim limits) error {
+// applied configuration (201), as kube-apiserver does, and only for a user
+// who may also create it.
+func (r *resource[T, P]) handleApply(c echo.Context, s *server, cur *T, getErr error, body []byte, opts writeOptions, write func(context.Context, *T) (*T, error), sub string) error {
 	name, ns := c.Param("name"), c.Param("namespace")
 	create := errors.Is(getErr, errdef.ErrNotFound) && sub == "" && r.create != nil
 	if getErr != nil && !create {
 		return r.about(getErr, name)
 	}
 	if create {
+		if err := s.authorizeCreate(c); err != nil {
+			return err
+		}
 		cur = nil
 	}
-	obj, err := r.apply(r.fm.forSubresource(sub), cur, ns, name, body, opts.manager, opts.force, lim)
+	obj, err := r.apply(r.fm.forSubresource(sub), cur, ns, name, body, opts.manager, opts.force, s.limits)
 	if err != nil {
 		return r.about(err, name)
 	}

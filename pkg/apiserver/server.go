@@ -82,7 +82,9 @@ func New(svc engine.Service, opts Options) *echo.Echo {
 	// nothing runs before authentication and authorization.
 	e.Use(s.logRequests, s.recoverPanics, s.authenticate)
 
-	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
+	live := func(c echo.Context) error { return c.String(http.StatusOK, "ok") }
+	e.GET("/healthz", live)
+	e.GET("/livez", live) // kube-apiserver's name for it
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", s.metrics.handler())
 	// kubectl looks a namespace up after a 404 to word its message; there are

@@ -33,12 +33,8 @@ func (r *resource[T, P]) handleWatch(c echo.Context, s *server, q listQuery) err
 	if !ok || r.watchKind == "" {
 		return echo.NewHTTPError(http.StatusMethodNotAllowed, "watch is not supported for "+r.plural)
 	}
-	ctx := c.Request().Context()
-	if q.timeout > 0 {
-		var cancel func()
-		ctx, cancel = context.WithTimeout(ctx, q.timeout)
-		defer cancel()
-	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), watchDuration(q.timeout))
+	defer cancel()
 	ns := c.Param("namespace")
 	var initial []any
 	var startRV string

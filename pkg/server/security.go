@@ -11,6 +11,8 @@ import (
 	"os"
 	"strings"
 
+	"oras.land/oras-go/v2/registry/remote/retry"
+
 	"pkgserver.dev/pkgserver/pkg/apiserver"
 	"pkgserver.dev/pkgserver/pkg/auth/audit"
 	"pkgserver.dev/pkgserver/pkg/auth/authn"
@@ -118,6 +120,13 @@ func (c Security) build(listen string, log *slog.Logger) (*security, error) {
 		}
 		s.chain.Authenticators = append(s.chain.Authenticators, a)
 		s.strip = a.Strip
+	} else {
+		// No front proxy: its default headers are still removed unread.
+		none := &authn.RequestHeader{UsernameHeaders: authn.DefaultUsernameHeaders, GroupHeaders: authn.DefaultGroupHeaders, ExtraHeaderPrefixes: authn.DefaultExtraHeaderPrefixes}
+		s.strip = none.Strip
+	}
+	if err := c.checkCAs(); err != nil {
+		return nil, err
 	}
 	if c.ClientCAFile != "" {
 		pool, err := certs.NewCAPool(c.ClientCAFile, log)
@@ -201,6 +210,28 @@ func (c Security) build(listen string, log *slog.Logger) (*security, error) {
 	return s, nil
 }
 
+// checkCAs refuses a front proxy CA that also signs client certificates
+// when any common name may be the proxy: every client certificate could then
+// send X-Remote-User and be anyone. Kubernetes asks for a CA of its own.
+func (c Security) checkCAs() error {
+	rh := c.RequestHeader
+	if rh.ClientCAFile == "" || c.ClientCAFile == "" || len(rh.AllowedNames) > 0 {
+		return nil
+	}
+	proxy, err := os.ReadFile(rh.ClientCAFile)
+	if err != nil {
+		return fmt.Errorf("--requestheader-client-ca-file: %w", err)
+	}
+	clients, err := os.ReadFile(c.ClientCAFile)
+	if err != nil {
+		return fmt.Errorf("--client-ca-file: %w", err)
+	}
+	if certs.SharedCA(proxy, clients) {
+		return errors.New("--requestheader-client-ca-file shares a CA with --client-ca-file: every client certificate could then claim any identity with X-Remote-User; give the front proxy a CA of its own, or name its certificate with --requestheader-allowed-names")
+	}
+	return nil
+}
+
 // apiAuth is the apiserver's view.
 func (s *security) apiAuth() apiserver.Auth {
 	return apiserver.Auth{
@@ -224,7 +255,10 @@ func (s *security) remoteStores(host string, plainHTTP bool, namespace, credenti
 	if err != nil {
 		return nil, err
 	}
-	return remote.New(host, remote.WithPlainHTTP(plainHTTP), remote.WithCredentials(cs))
+	// The token endpoints and redirect targets a registry names are held
+	// to --allowed-registries too; the retry client sits under that check.
+	client := &http.Client{Transport: s.outbound.Transport(retry.NewTransport(nil))}
+	return remote.New(host, remote.WithPlainHTTP(plainHTTP), remote.WithCredentials(cs), remote.WithHTTPClient(client))
 }
 
 func (s *security) close() { s.audit.Close() }

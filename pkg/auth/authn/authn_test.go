@@ -2,12 +2,21 @@ package authn
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -228,6 +237,29 @@ func tlsRequest(certs ...*x509.Certificate) *http.Request {
 	return r
 }
 
+// issue signs tmpl with the CA's certificate and key; the certificate's key
+// is key when given, else the CA's (tests never use it).
+func issue(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, tmpl *x509.Certificate, key ...*ecdsa.PrivateKey) *x509.Certificate {
+	t.Helper()
+	tmpl.SerialNumber = big.NewInt(time.Now().UnixNano())
+	if tmpl.NotAfter.IsZero() {
+		tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
+	}
+	pub := &caKey.PublicKey
+	if len(key) > 0 {
+		pub = &key[0].PublicKey
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, pub, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func TestClientCertAndRequestHeader(t *testing.T) {
 	clientCA := authtest.NewCA(t, "client-ca")
 	proxyCA := authtest.NewCA(t, "proxy-ca")
@@ -237,6 +269,18 @@ func TestClientCertAndRequestHeader(t *testing.T) {
 	otherProxy := proxyCA.Client(t, "not-allowed").Cert
 	stranger := otherCA.Client(t, "mallory").Cert
 	noCN := clientCA.Client(t, "").Cert
+	// Certificates authtest does not make: expired, for servers only, and
+	// through an intermediate CA.
+	expired := issue(t, clientCA.Cert, clientCA.Key, &x509.Certificate{Subject: pkix.Name{CommonName: "old"}, NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	serverOnly := issue(t, clientCA.Cert, clientCA.Key, &x509.Certificate{Subject: pkix.Name{CommonName: "www"}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	interKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inter := issue(t, clientCA.Cert, clientCA.Key, &x509.Certificate{Subject: pkix.Name{CommonName: "intermediate"}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}, interKey)
+	viaInter := issue(t, inter, interKey, &x509.Certificate{Subject: pkix.Name{CommonName: "dave", Organization: []string{"ops"}}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 
 	rh := &RequestHeader{
 		CAs: proxyCA.Pool, AllowedNames: []string{"front-proxy"},
@@ -261,6 +305,12 @@ func TestClientCertAndRequestHeader(t *testing.T) {
 		{name: "forged headers without a certificate", headers: map[string]string{"X-Remote-User": "admin"}, err: ErrNoCredentials},
 		{name: "forged headers with an unknown certificate", certs: []*x509.Certificate{stranger}, headers: map[string]string{"X-Remote-User": "admin"}, err: errdef.ErrUnauthorized},
 		{name: "certificate without a common name", certs: []*x509.Certificate{noCN}, err: errdef.ErrUnauthorized},
+		{name: "expired certificate", certs: []*x509.Certificate{expired}, err: errdef.ErrUnauthorized},
+		{name: "server certificate", certs: []*x509.Certificate{serverOnly}, err: errdef.ErrUnauthorized},
+		{name: "chain through an intermediate", certs: []*x509.Certificate{viaInter, inter}, user: "dave", groups: []string{"ops", user.AllAuthenticated}},
+		{name: "intermediate not presented", certs: []*x509.Certificate{viaInter}, err: errdef.ErrUnauthorized},
+		{name: "front proxy certificate without headers is no user", certs: []*x509.Certificate{proxy}, err: errdef.ErrUnauthorized},
+		{name: "client certificate is no front proxy", certs: []*x509.Certificate{alice}, headers: map[string]string{"X-Remote-User": "root", "X-Remote-Group": "admins"}, user: "alice", groups: []string{"team-a", "approvers", user.AllAuthenticated}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := tlsRequest(tc.certs...)
@@ -316,6 +366,19 @@ func TestOIDC(t *testing.T) {
 	}
 	with := func(f func(*authtest.Claims)) authtest.Claims { c := good; f(&c); return c }
 	unknown := authtest.NewSigningKey(t)
+	// Forged tokens: no signature, or signed with HMAC keyed by the
+	// issuer's public key set (the algorithm confusion attack).
+	resp, err := o.HTTPClient().Get(iss.URL + "/keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	claims := map[string]any{"iss": iss.URL, "sub": "alice", "aud": "pkgserver", "exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix()}
+	byEmail, err := NewOIDC(OIDCOptions{IssuerURL: iss.URL, ClientID: "pkgserver", UsernameClaim: "email", CAFile: caFile}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name  string
 		token string
@@ -327,8 +390,16 @@ func TestOIDC(t *testing.T) {
 		{"key the issuer never served", unknown.Token(t, good), false, "verify"},
 		{"other issuer: not ours", key.Token(t, with(func(c *authtest.Claims) { c.Issuer = "https://elsewhere.example" })), false, ""},
 		{"not a JWT", "abc", false, ""},
+		{"alg none", forgedJWT(t, "none", key.ID, claims, nil), false, "malformed jwt"},
+		{"HS256 keyed by the public keys", forgedJWT(t, "HS256", key.ID, claims, jwks), false, "malformed jwt"},
+		{"not yet valid", key.Token(t, with(func(c *authtest.Claims) { c.NotBefore = time.Now().Add(time.Hour) })), false, "nbf"},
+		{"unverified email", key.Token(t, with(func(c *authtest.Claims) { c.Email, c.EmailUnverified = "alice@example.com", true })), false, "email_verified"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			o := o
+			if tc.name == "unverified email" {
+				o = byEmail
+			}
 			_, ok, err := o.AuthenticateToken(ctx, tc.token)
 			if ok {
 				t.Fatal("accepted")
@@ -376,6 +447,28 @@ func TestOIDCIssuerDown(t *testing.T) {
 	if _, ok, err := o.AuthenticateToken(context.Background(), tok); ok || err == nil || !strings.Contains(err.Error(), "not reachable") {
 		t.Fatalf("issuer down: %v %v", ok, err)
 	}
+}
+
+// forgedJWT is a compact JWS with the given alg and kid, signed with HMAC
+// SHA-256 under hmacKey, or unsigned when hmacKey is nil.
+func forgedJWT(t *testing.T, alg, kid string, claims map[string]any, hmacKey []byte) string {
+	t.Helper()
+	h, err := json.Marshal(map[string]string{"alg": alg, "typ": "JWT", "kid": kid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := json.Marshal(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(p)
+	sig := ""
+	if hmacKey != nil {
+		m := hmac.New(sha256.New, hmacKey)
+		m.Write([]byte(in))
+		sig = base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	}
+	return in + "." + sig
 }
 
 func sha256Of(s string) [32]byte { return sha256.Sum256([]byte(s)) }

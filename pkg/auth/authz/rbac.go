@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apiserver/pkg/authentication/user"
@@ -179,31 +180,57 @@ func (b binding) describe(u user.Info) string {
 }
 
 // aggregate returns the rules of every ClusterRole, those with an
-// aggregationRule holding the rules of every ClusterRole its selectors match.
+// aggregationRule holding, besides their own, the rules of every ClusterRole
+// its selectors match, aggregated ones included (as Kubernetes' admin takes
+// edit, which takes view): it repeats until nothing changes, so chains and
+// cycles settle on the union.
 func (p Policy) aggregate() (map[string][]Rule, error) {
 	out := map[string][]Rule{}
 	for _, cr := range p.ClusterRoles {
 		out[cr.Name] = cr.Rules
 	}
+	selectors := map[string][]labels.Selector{}
 	for _, cr := range p.ClusterRoles {
 		if cr.AggregationRule == nil {
 			continue
 		}
-		var rules []Rule
 		for _, sel := range cr.AggregationRule.ClusterRoleSelectors {
 			s, err := metav1.LabelSelectorAsSelector(&sel)
 			if err != nil {
 				return nil, fmt.Errorf("ClusterRole %q: aggregationRule: %w", cr.Name, err)
 			}
-			for _, other := range p.ClusterRoles {
-				if other.Name != cr.Name && other.AggregationRule == nil && s.Matches(labels.Set(other.Labels)) {
-					rules = append(rules, other.Rules...)
+			selectors[cr.Name] = append(selectors[cr.Name], s)
+		}
+	}
+	for changed := true; changed; {
+		changed = false
+		for _, cr := range p.ClusterRoles {
+			rules := out[cr.Name]
+			for _, s := range selectors[cr.Name] {
+				for _, other := range p.ClusterRoles {
+					if other.Name != cr.Name && s.Matches(labels.Set(other.Labels)) {
+						rules = union(rules, out[other.Name])
+					}
 				}
 			}
+			if len(rules) != len(out[cr.Name]) {
+				out[cr.Name], changed = rules, true
+			}
 		}
-		out[cr.Name] = append(slices.Clone(cr.Rules), rules...)
 	}
 	return out, nil
+}
+
+// union is rules with those of more it does not hold yet; rules is not
+// changed in place.
+func union(rules, more []Rule) []Rule {
+	out := rules
+	for _, m := range more {
+		if !slices.ContainsFunc(out, func(r Rule) bool { return equality.Semantic.DeepEqual(r, m) }) {
+			out = append(slices.Clip(out), m)
+		}
+	}
+	return out
 }
 
 func (p Policy) validate() error {

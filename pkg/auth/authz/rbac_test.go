@@ -55,9 +55,24 @@ apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
 metadata:
   name: aggregated
+  labels: {aggregate-to-outer: "true"}
 aggregationRule:
   clusterRoleSelectors:
   - matchLabels: {aggregate-to-aggregated: "true"}
+---
+# Kubernetes aggregates aggregated roles too (admin takes edit, which takes view).
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: outer
+  labels: {aggregate-to-aggregated: "true"}
+aggregationRule:
+  clusterRoleSelectors:
+  - matchLabels: {aggregate-to-outer: "true"}
+rules:
+- apiGroups: [config.pkg.pkgserver.dev]
+  resources: [repositories]
+  verbs: [get]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
@@ -138,6 +153,13 @@ metadata: {name: aggregated}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: aggregated}
 subjects:
 - {kind: User, name: agg}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: outer}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: outer}
+subjects:
+- {kind: User, name: out}
 `
 
 func who(name string, groups ...string) user.Info {
@@ -236,6 +258,10 @@ func TestRBAC(t *testing.T) {
 
 		// aggregation
 		{"aggregated rule", res(who("agg"), "delete", ConfigGroup, repos, "", "x", "y"), true},
+		{"rule of an aggregated role, aggregated again", res(who("out"), "delete", ConfigGroup, repos, "", "x", "y"), true},
+		{"own rule of an aggregated role", res(who("out"), "get", ConfigGroup, repos, "", "x", "y"), true},
+		{"aggregation in a cycle", res(who("agg"), "get", ConfigGroup, repos, "", "x", "y"), true},
+		{"aggregation stops at its rules", res(who("out"), "create", ConfigGroup, repos, "", "x", "y"), false},
 
 		// the system policy
 		{"health for anonymous", path(anon, "get", "/readyz"), true},

@@ -7,6 +7,7 @@ package certs
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -68,14 +69,29 @@ func parseCAPool(data [][]byte) (*x509.CertPool, error) {
 // Pool returns the current bundle.
 func (p *CAPool) Pool() *x509.CertPool { return p.files.Get() }
 
-// ServerConfig is the TLS configuration of the listener: the current serving
-// certificate, and client certificates requested but not verified here. Each
+// cipherSuites are the TLS 1.2 suites served: ECDHE key exchange with an
+// AEAD cipher only (no CBC, no RSA key exchange), the suites of TLS 1.3's
+// security that every client of the last decade offers. TLS 1.3 suites are
+// not configurable and all good.
+var cipherSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
+// ServerConfig is the TLS configuration of the listener: TLS 1.2 (AEAD
+// suites only) and 1.3, HTTP/2, the current serving certificate, and
+// client certificates requested but not verified here. Each
 // authenticator verifies them against its own CA (client certificates against
 // --client-ca-file, the front proxy's against --requestheader-client-ca-file),
 // as kube-apiserver does; the handshake still proves the client holds the key.
 func ServerConfig(k *KeyPair, requestClientCerts bool) *tls.Config {
 	cfg := &tls.Config{
 		MinVersion:     tls.VersionTLS12,
+		CipherSuites:   cipherSuites,
 		GetCertificate: k.GetCertificate,
 		NextProtos:     []string{"h2", "http/1.1"},
 	}
@@ -83,4 +99,32 @@ func ServerConfig(k *KeyPair, requestClientCerts bool) *tls.Config {
 		cfg.ClientAuth = tls.RequestClientCert
 	}
 	return cfg
+}
+
+// SharedCA reports whether two PEM bundles hold a certificate in common.
+func SharedCA(a, b []byte) bool {
+	seen := map[string]bool{}
+	for _, c := range certsOf(a) {
+		seen[string(c)] = true
+	}
+	for _, c := range certsOf(b) {
+		if seen[string(c)] {
+			return true
+		}
+	}
+	return false
+}
+
+// certsOf returns the DER of every CERTIFICATE block of a PEM bundle.
+func certsOf(data []byte) [][]byte {
+	var out [][]byte
+	for {
+		var b *pem.Block
+		if b, data = pem.Decode(data); b == nil {
+			return out
+		}
+		if b.Type == "CERTIFICATE" {
+			out = append(out, b.Bytes)
+		}
+	}
 }

@@ -83,3 +83,83 @@ func TestLoadErrors(t *testing.T) {
 		t.Errorf("good CA bundle: %v", err)
 	}
 }
+
+// TestServerConfigProtocols: TLS 1.2 with AEAD cipher suites only (no CBC,
+// no RSA key exchange), TLS 1.3, and HTTP/2.
+func TestServerConfigProtocols(t *testing.T) {
+	dir := t.TempDir()
+	ca := authtest.NewCA(t, "ca")
+	certFile, keyFile := ca.Server(t).WriteFiles(t, dir, "tls")
+	kp, err := NewKeyPair(certFile, keyFile, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := ServerConfig(kp, true)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				tls.Server(c, cfg).Handshake()
+			}()
+		}
+	}()
+	defer ln.Close()
+	for _, tc := range []struct {
+		name   string
+		client *tls.Config
+		ok     bool
+	}{
+		{"TLS 1.3", &tls.Config{MinVersion: tls.VersionTLS13}, true},
+		{"TLS 1.2 with AES-GCM", &tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}}, true},
+		{"TLS 1.2 with ChaCha20-Poly1305", &tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256}}, true},
+		{"TLS 1.2 with CBC", &tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA}}, false},
+		{"TLS 1.1", &tls.Config{MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tc.client
+			c.RootCAs, c.ServerName, c.NextProtos = ca.Pool(), "localhost", []string{"h2", "http/1.1"}
+			conn, err := tls.Dial("tcp", ln.Addr().String(), c)
+			if !tc.ok {
+				if err == nil {
+					conn.Close()
+					t.Fatal("handshake succeeded")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if p := conn.ConnectionState().NegotiatedProtocol; p != "h2" {
+				t.Fatalf("ALPN %q, want h2", p)
+			}
+		})
+	}
+}
+
+func TestSharedCA(t *testing.T) {
+	a, b, c := authtest.NewCA(t, "a").PEM, authtest.NewCA(t, "b").PEM, authtest.NewCA(t, "c").PEM
+	for _, tc := range []struct {
+		name string
+		x, y []byte
+		want bool
+	}{
+		{"same", a, a, true},
+		{"different", a, b, false},
+		{"one in a bundle", append(append([]byte{}, b...), a...), append(append([]byte{}, c...), a...), true},
+		{"bundles apart", append(append([]byte{}, a...), b...), c, false},
+		{"not PEM", []byte("x"), a, false},
+	} {
+		if got := SharedCA(tc.x, tc.y); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

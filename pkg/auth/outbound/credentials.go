@@ -17,7 +17,7 @@ import (
 //
 //	credentials:
 //	- name: team-a-harbor          # what spec.oci.secretRef.name says
-//	  registry: harbor.example     # the only host they are sent to
+//	  registry: harbor.example     # the registry they are for (and the token endpoint it names)
 //	  namespaces: [team-a]         # who may use them; empty: every namespace
 //	  username: robot$team-a
 //	  password: …                  # or identityToken (OAuth2 refresh token) or registryToken

@@ -11,7 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"oras.land/oras-go/v2/registry/remote/auth"
@@ -85,6 +88,62 @@ func splitHostPort(s string) (host, port string) {
 	return strings.Trim(s, "[]"), ""
 }
 
+// checkHost refuses what is not host[:port]: a DNS name, an IPv4 address or
+// a bracketed IPv6 address, and a port from 1 to 65535. The allow list only
+// ever sees such hosts, so no character (#, ?, @, %, \) makes a host look
+// like an allowed one while the connection goes elsewhere.
+func checkHost(host string) error {
+	bad := fmt.Errorf("%q is not host[:port]", host)
+	name, port, hasPort := host, "", false
+	if rest, ok := strings.CutPrefix(host, "["); ok {
+		var found bool
+		if name, port, found = strings.Cut(rest, "]"); !found {
+			return bad
+		}
+		if ip := net.ParseIP(name); ip == nil || ip.To4() != nil || strings.Contains(name, "%") {
+			return bad
+		}
+		if port != "" {
+			if port, hasPort = strings.CutPrefix(port, ":"); !hasPort {
+				return bad
+			}
+		}
+	} else {
+		if i := strings.LastIndex(host, ":"); i >= 0 {
+			name, port, hasPort = host[:i], host[i+1:], true
+		}
+		if ip := net.ParseIP(name); ip == nil && !validDNSName(name) || ip != nil && ip.To4() == nil {
+			return bad
+		}
+	}
+	if hasPort {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
+			return bad
+		}
+	}
+	return nil
+}
+
+// validDNSName reports whether s is a host name of RFC 1123 labels (with
+// "_", which container networks use in service names).
+func validDNSName(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // Policy is the outbound policy of the server.
 type Policy struct {
 	// Allowed limits registry hosts.
@@ -124,6 +183,9 @@ func (p *Policy) ValidateRepository(r *configapi.Repository) error {
 // Check is ValidateRepository for the parts a store factory sees: registry
 // host, namespace and credentials entry name ("" for none).
 func (p *Policy) Check(host, namespace, ref string) error {
+	if err := checkHost(host); err != nil {
+		return fmt.Errorf("%w: spec.oci.registry: %w", errdef.ErrInvalid, err)
+	}
 	if !p.Allowed.Allows(host) {
 		return fmt.Errorf("%w: spec.oci.registry: host %q is not allowed by the server (--allowed-registries)", errdef.ErrForbidden, host)
 	}
@@ -186,3 +248,52 @@ func (s *entryStore) Get(_ context.Context, serverAddress string) (auth.Credenti
 
 func (s *entryStore) Put(context.Context, string, auth.Credential) error { return errReadOnly }
 func (s *entryStore) Delete(context.Context, string) error               { return errReadOnly }
+
+// Transport returns a RoundTripper over next (http.DefaultTransport when
+// nil) that sends requests only to hosts the allow list allows. A registry
+// names hosts of its own: the token endpoint of its Bearer challenge, and
+// the target of a redirect (blob storage). They are held to the list too,
+// or any allowed registry could make the server connect anywhere. Without
+// a list every host is allowed.
+func (p *Policy) Transport(next http.RoundTripper) http.RoundTripper {
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	if p == nil || p.Allowed.Empty() {
+		return next
+	}
+	return guarded{allowed: p.Allowed, next: next}
+}
+
+// guarded is the RoundTripper of Transport.
+type guarded struct {
+	allowed AllowList
+	next    http.RoundTripper
+}
+
+func (g guarded) RoundTrip(r *http.Request) (*http.Response, error) {
+	host := r.URL.Host
+	if err := checkHost(host); err != nil || !g.allows(r.URL) {
+		if r.Body != nil {
+			r.Body.Close()
+		}
+		return nil, fmt.Errorf("%w: %s: host %q is not allowed by the server (--allowed-registries); a registry's token endpoint and redirects must be allowed hosts too", errdef.ErrForbidden, r.URL.Redacted(), host)
+	}
+	return g.next.RoundTrip(r)
+}
+
+// allows matches the URL's host, and with the scheme's port when the URL
+// names none (https://h is h:443 for a pattern h:443).
+func (g guarded) allows(u *url.URL) bool {
+	if g.allowed.Allows(u.Host) {
+		return true
+	}
+	if u.Port() != "" {
+		return false
+	}
+	port := "443"
+	if u.Scheme == "http" {
+		port = "80"
+	}
+	return g.allowed.Allows(net.JoinHostPort(u.Hostname(), port))
+}

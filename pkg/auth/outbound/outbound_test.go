@@ -3,9 +3,13 @@ package outbound
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"oras.land/oras-go/v2/registry/remote/auth"
@@ -168,4 +172,117 @@ func TestPolicy(t *testing.T) {
 	if _, err := pol.CredentialStore("evil.example", "team-a", ""); !errors.Is(err, errdef.ErrForbidden) {
 		t.Fatalf("store for a host outside the list: %v", err)
 	}
+}
+
+// A host that is not host[:port] is refused before any pattern sees it, so
+// no character makes a host look like an allowed one.
+func TestPolicyHostSyntax(t *testing.T) {
+	allowed, _ := ParseAllowList([]string{"registry.example", "*.corp.example"})
+	for _, pol := range []*Policy{{Allowed: allowed}, {}} {
+		for _, tc := range []struct {
+			host string
+			err  error
+		}{
+			{"registry.example", nil},
+			{"registry.example:5000", nil},
+			{"a.corp.example", nil},
+			{"A.Corp.Example:443", nil},
+			{"evil.example#x.corp.example", errdef.ErrInvalid},
+			{"evil.example?x.corp.example", errdef.ErrInvalid},
+			{`evil.example\x.corp.example`, errdef.ErrInvalid},
+			{"[fe80::1%25x.corp.example]", errdef.ErrInvalid},
+			{"registry.example:443@evil.example", errdef.ErrInvalid},
+			{"user@registry.example", errdef.ErrInvalid},
+			{"registry.example:", errdef.ErrInvalid},
+			{"registry.example:0", errdef.ErrInvalid},
+			{"registry.example:99999", errdef.ErrInvalid},
+			{"registry.example:+443", errdef.ErrInvalid},
+			{"registry.example:0443", errdef.ErrInvalid},
+			{"registry..example", errdef.ErrInvalid},
+			{"-registry.example", errdef.ErrInvalid},
+			{"registry.example.", errdef.ErrInvalid},
+			{"reg istry.example", errdef.ErrInvalid},
+			{"", errdef.ErrInvalid},
+			{"[::1]:5000", nil},
+			{"::1", errdef.ErrInvalid},
+			{"[registry.example]", errdef.ErrInvalid},
+			{"127.0.0.1:5000", nil},
+		} {
+			err := pol.Check(tc.host, "team-a", "")
+			if !pol.Allowed.Empty() && tc.err == nil && !pol.Allowed.Allows(tc.host) {
+				tc.err = errdef.ErrForbidden
+			}
+			if tc.err == nil && err != nil || tc.err != nil && !errors.Is(err, tc.err) {
+				t.Errorf("allow list %v: Check(%q) = %v, want %v", !pol.Allowed.Empty(), tc.host, err, tc.err)
+			}
+		}
+	}
+}
+
+// With an allow list, the hosts a registry names itself (the token endpoint
+// of its challenge, the target of a redirect) must be allowed too.
+func TestTransport(t *testing.T) {
+	var internalHits atomic.Int32
+	internal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		internalHits.Add(1)
+		w.Write([]byte("secret"))
+	}))
+	defer internal.Close()
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("blob")) }))
+	defer other.Close()
+	reg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/to-internal":
+			http.Redirect(w, r, internal.URL+"/latest/meta-data", http.StatusTemporaryRedirect)
+		case "/to-other":
+			http.Redirect(w, r, other.URL+"/blob", http.StatusTemporaryRedirect)
+		case "/v2/":
+			w.Header().Set("WWW-Authenticate", `Bearer realm="`+internal.URL+`/token",service="x"`)
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	}))
+	defer reg.Close()
+	host := func(s *httptest.Server) string { return strings.TrimPrefix(s.URL, "http://") }
+	allowed, _ := ParseAllowList([]string{host(reg), host(other)})
+	client := &http.Client{Transport: (&Policy{Allowed: allowed}).Transport(nil)}
+
+	get := func(url string) (string, error) {
+		resp, err := client.Get(url)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return string(b), err
+	}
+	if body, err := get(reg.URL + "/to-other"); err != nil || body != "blob" {
+		t.Fatalf("redirect to an allowed host: %q %v", body, err)
+	}
+	if _, err := get(reg.URL + "/to-internal"); !errors.Is(err, errdef.ErrForbidden) || !strings.Contains(err.Error(), host(internal)) {
+		t.Fatalf("redirect to a host outside the list: %v", err)
+	}
+	if _, err := get(internal.URL); !errors.Is(err, errdef.ErrForbidden) {
+		t.Fatalf("request to a host outside the list: %v", err)
+	}
+
+	// The token flow of oras-go, as the remote store runs it.
+	ac := &auth.Client{Client: client, Credential: auth.StaticCredential(host(reg), auth.Credential{Username: "u", Password: "p"})}
+	req, _ := http.NewRequest(http.MethodGet, reg.URL+"/v2/", nil)
+	if resp, err := ac.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("token endpoint outside the list was asked: %d", resp.StatusCode)
+	} else if !errors.Is(err, errdef.ErrForbidden) {
+		t.Fatalf("token endpoint outside the list: %v", err)
+	}
+	if n := internalHits.Load(); n != 0 {
+		t.Fatalf("the host outside the list got %d requests", n)
+	}
+
+	// Without a list, everything goes.
+	open := &http.Client{Transport: (&Policy{}).Transport(nil)}
+	resp, err := open.Get(reg.URL + "/to-internal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
 }
