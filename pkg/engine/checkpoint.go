@@ -384,6 +384,34 @@ func (x *index) restore(cp *checkpoint, newRepo func(configapi.Repository, ocisp
 	return nil
 }
 
+// manifests reads what the checkpoint says of revision manifests, by
+// digest, and nothing else.
+func (cp *checkpoint) manifests() (map[digest.Digest]*revMeta, error) {
+	r := *cp.r
+	for n := r.count(); n > 0 && r.err == nil; n-- {
+		r.bytes() // a Repository
+	}
+	out := map[digest.Digest]*revMeta{}
+	for n := r.count(); n > 0 && r.err == nil; n-- {
+		r.str()
+		r.raw()
+		for n := r.count(); n > 0 && r.err == nil; n-- {
+			r.str()
+			d := digest.Digest(r.raw())
+			r.uvarint()
+			r.str()
+			switch r.byte() {
+			case 0:
+			case 1:
+				out[d] = r.meta()
+			default:
+				r.fail("bad package entry")
+			}
+		}
+	}
+	return out, r.err
+}
+
 // pkg reads a package and derives its revisions.
 func (r *cpReader) pkg() *pkgState {
 	k := pkgKey{store: r.str(), path: r.raw()}

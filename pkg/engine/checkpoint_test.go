@@ -1,13 +1,20 @@
 package engine_test
 
 import (
+	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	pkgapi "pkgserver.dev/pkgserver/api/pkg/v1alpha1"
 	"pkgserver.dev/pkgserver/pkg/engine"
+	"pkgserver.dev/pkgserver/pkg/store"
+	"pkgserver.dev/pkgserver/pkg/store/layout"
 )
 
 // richState gives h every kind of revision the index keeps: published,
@@ -119,5 +126,80 @@ func TestDamagedCheckpointRescans(t *testing.T) {
 	h.open(nil)
 	if after := h.names(); strings.Join(after, " ") != strings.Join(before, " ") {
 		t.Errorf("after a damaged checkpoint:\n got %v\nwant %v", after, before)
+	}
+}
+
+// manifestCounter counts the manifests read from a store.
+type manifestCounter struct {
+	store.Store
+	n *atomic.Int64
+}
+
+func (s manifestCounter) Repository(ctx context.Context, name string) (store.Repository, error) {
+	r, err := s.Store.Repository(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if name == engine.ConfigRepository {
+		return r, nil // Repository objects, not revisions
+	}
+	return countingRepo{r, s.n}, nil
+}
+
+func (s manifestCounter) Repositories(ctx context.Context, last string, fn func([]string) error) error {
+	return s.Store.(store.Lister).Repositories(ctx, last, fn)
+}
+
+type countingRepo struct {
+	store.Repository
+	n *atomic.Int64
+}
+
+func (r countingRepo) Fetch(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
+	if d.MediaType == ocispec.MediaTypeImageManifest {
+		r.n.Add(1)
+	}
+	return r.Repository.Fetch(ctx, d)
+}
+
+// TestCrashStartKnowsManifests: after a crash the checkpoint's resource
+// versions are not used, but what it says of manifests is: the scan reads
+// only the tags, and serves the same revisions.
+func TestCrashStartKnowsManifests(t *testing.T) {
+	h := newHarness(t, embeddedBackend())
+	richState(t, h)
+	before := h.names()
+	state := filepath.Join(h.dir, "state")
+	saved := t.TempDir()
+	if err := os.CopyFS(saved, os.DirFS(state)); err != nil {
+		t.Fatal(err)
+	}
+	// The checkpoint a crash leaves is the last one written while running.
+	if err := h.eng.WriteCheckpoint(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(state, "checkpoint.bin"), filepath.Join(saved, "checkpoint.bin")); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.eng.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h.layout.Close()
+	if err := os.RemoveAll(state); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.CopyFS(state, os.DirFS(saved)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(state, "checkpoint.dirty")); err != nil {
+		t.Fatalf("not a crash: %v", err)
+	}
+	var fetched atomic.Int64
+	h.open(func(s *layout.Store) store.Store { return manifestCounter{s, &fetched} })
+	if n := fetched.Load(); n != 0 {
+		t.Errorf("the start after a crash read %d manifests the checkpoint knew", n)
+	}
+	if after := h.names(); strings.Join(after, " ") != strings.Join(before, " ") {
+		t.Errorf("after the crash:\n got %v\nwant %v", after, before)
 	}
 }

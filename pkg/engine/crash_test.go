@@ -127,6 +127,9 @@ func (r *crashRig) crash() {
 		r.t.Fatal(err)
 	}
 	r.close()
+	if err := os.Remove(filepath.Join(r.dir, ".clean")); err != nil { // kill -9 leaves no clean-stop marker
+		r.t.Fatal(err)
+	}
 	if err := os.RemoveAll(state); err != nil {
 		r.t.Fatal(err)
 	}

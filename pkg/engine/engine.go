@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -75,9 +76,13 @@ type Options struct {
 // goes through one feed (coord.Coordinator): its own writes, writes through
 // /v2/, rescans and other replicas alike; the index applies the feed in order.
 type Engine struct {
-	opts   Options
-	log    *slog.Logger
-	coord  coord.Coordinator
+	opts  Options
+	log   *slog.Logger
+	coord coord.Coordinator
+	// seed is what a checkpoint left by a crash says of revision manifests,
+	// by digest (content never changes): the scan after a crash reads only
+	// the manifests it does not know. Nil once the start is done.
+	seed   atomic.Pointer[map[digest.Digest]*revMeta]
 	config *objectStore
 	cache  *cache
 	idx    *index
@@ -164,6 +169,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		go e.scanAll(runCtx)
 	} else {
 		err = e.load(ctx)
+		e.seed.Store(nil)
 		e.startErr = err
 		close(e.ready)
 		if err != nil {
@@ -218,10 +224,29 @@ func (e *Engine) startIndex(ctx, runCtx context.Context) (coord.Feed, bool, erro
 	if err != nil {
 		return nil, false, fmt.Errorf("load coordination state: %w", err)
 	}
-	cp, clean := e.readCheckpoint(ctx, seq)
+	cp, written, clean := e.readCheckpoint(seq)
 	if cp != nil {
+		// Whether the data directory changed while the server was stopped
+		// is checked while the checkpoint is restored: one reads every
+		// repository's metadata, the other the checkpoint, at once.
+		changed := make(chan bool, 1)
+		if d, ok := e.opts.Embedded.(store.ChangeDetector); ok && clean {
+			go func() {
+				c, err := d.ChangedSince(ctx, written)
+				if c || err != nil {
+					e.log.Info("the data directory changed while pkgserver was stopped: reading every registry before serving", "err", err)
+				}
+				changed <- c || err != nil
+			}()
+		} else {
+			changed <- false
+		}
 		e.idx = newIndex(e.opts.WatchWindow, cp.seq, e.log)
-		if err := e.idx.restore(cp, e.newRepoState); err != nil {
+		err := e.idx.restore(cp, e.newRepoState)
+		if <-changed {
+			clean = false // still the base: what did not change keeps its resourceVersion
+		}
+		if err != nil {
 			e.log.Warn("ignoring the checkpoint; reading every registry instead", "err", err)
 			cp, clean = nil, false
 		}
@@ -239,37 +264,43 @@ func (e *Engine) startIndex(ctx, runCtx context.Context) (coord.Feed, bool, erro
 	return feed, clean, nil
 }
 
+// seeded returns what the seed says of manifest d, if anything.
+func (e *Engine) seeded(d digest.Digest) *revMeta {
+	if seed := e.seed.Load(); seed != nil {
+		return (*seed)[d]
+	}
+	return nil
+}
+
 // readCheckpoint reads the checkpoint of StateDir, if any is usable.
-func (e *Engine) readCheckpoint(ctx context.Context, seq uint64) (*checkpoint, bool) {
+func (e *Engine) readCheckpoint(seq uint64) (cp *checkpoint, written time.Time, clean bool) {
 	if e.opts.StateDir == "" {
-		return nil, false
+		return nil, written, false
 	}
 	cp, written, clean, err := readCheckpoint(e.opts.StateDir)
 	switch {
 	case err != nil:
 		e.log.Warn("ignoring the checkpoint; reading every registry instead", "err", err)
-		return nil, false
+		return nil, written, false
 	case cp == nil:
-		return nil, false
+		return nil, written, false
 	case cp.seq > seq:
 		// The sequence went back (its state was lost): the checkpoint's
 		// resourceVersions could be handed out again.
 		e.log.Warn("ignoring a checkpoint newer than the coordination state; reading every registry instead", "checkpoint", cp.seq, "sequence", seq)
-		return nil, false
+		return nil, written, false
 	}
 	if !clean {
 		// Objects may have changed after it was written and changed back:
-		// their resourceVersions in it are older than ones clients saw.
+		// their resourceVersions in it are older than ones clients saw. What
+		// it says of manifests is still true, and spares reading them.
 		e.log.Info("the last run did not stop cleanly: reading every registry before serving, with new resourceVersions")
-		return nil, false
-	}
-	if d, ok := e.opts.Embedded.(store.ChangeDetector); ok {
-		if changed, err := d.ChangedSince(ctx, written); changed || err != nil {
-			e.log.Info("the data directory changed while pkgserver was stopped: reading every registry before serving", "err", err)
-			return cp, false
+		if seed, err := cp.manifests(); err == nil {
+			e.seed.Store(&seed)
 		}
+		return nil, written, false
 	}
-	return cp, true
+	return cp, written, true
 }
 
 // checkpointLoop writes the checkpoint while things change.
@@ -405,6 +436,10 @@ func (e *Engine) apply(ctx context.Context, b coord.Batch) {
 				in.manifests[d.Digest] = infoOf(m)
 				continue
 			}
+		}
+		if m := e.seeded(d.Digest); m != nil {
+			in.manifests[d.Digest] = m
+			continue
 		}
 		if m, err := e.readManifest(ctx, k, d); err == nil {
 			in.manifests[d.Digest] = m

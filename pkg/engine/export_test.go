@@ -73,3 +73,6 @@ func restoreAny(data []byte) error {
 }
 
 var discardLog = slog.New(slog.DiscardHandler)
+
+// WriteCheckpoint writes the checkpoint as the running engine does every minute.
+func (e *Engine) WriteCheckpoint() error { return e.writeCheckpoint() }

@@ -63,7 +63,7 @@ func (e *Engine) CheckRegistryWrite(ctx context.Context, w RegistryWrite) error 
 		return nil // an invalid name is refused by the registry itself
 	}
 	// The store is the truth here: we hold the lock of everything that writes it.
-	tags, err := e.readTags(ctx, e.opts.Embedded, w.Path)
+	tags, err := e.readTags(ctx, e.opts.Embedded, pkgKey{embeddedStore, w.Path})
 	if err != nil {
 		return err
 	}

@@ -534,7 +534,7 @@ func (x *index) knows(k pkgKey, d digest.Digest) bool {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	if p, ok := x.pkgs[k]; ok {
-		for _, r := range p.revs {
+		for _, r := range p.manifestRevs() {
 			if r.digest == d {
 				return true
 			}

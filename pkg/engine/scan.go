@@ -175,7 +175,7 @@ func (e *Engine) scanRepository(ctx context.Context, rs *repoState) error {
 // syncPackage reads a package and, if it differs from the index, publishes
 // the difference under the package's lock.
 func (e *Engine) syncPackage(ctx context.Context, s store.Store, k pkgKey) error {
-	tags, err := e.readTags(ctx, s, k.path)
+	tags, err := e.readTags(ctx, s, k)
 	if err != nil {
 		return err
 	}
@@ -193,7 +193,7 @@ func (e *Engine) syncPackage(ctx context.Context, s store.Store, k pkgKey) error
 // syncLocked publishes package k as its registry has it now; the caller
 // holds its lock as h. It also clears h's intent.
 func (e *Engine) syncLocked(ctx context.Context, h coord.Held, s store.Store, k pkgKey) error {
-	tags, err := e.readTags(ctx, s, k.path)
+	tags, err := e.readTags(ctx, s, k)
 	if err != nil {
 		return err
 	}
@@ -211,7 +211,8 @@ func (e *Engine) syncLocked(ctx context.Context, h coord.Held, s store.Store, k 
 
 // readTags reads where every tracked tag of an OCI repository points. A
 // repository that does not exist has no tags.
-func (e *Engine) readTags(ctx context.Context, s store.Store, path string) (tagMap, error) {
+func (e *Engine) readTags(ctx context.Context, s store.Store, k pkgKey) (tagMap, error) {
+	path := k.path
 	repo, err := s.Repository(ctx, path)
 	if err != nil {
 		return nil, err
@@ -233,7 +234,16 @@ func (e *Engine) readTags(ctx context.Context, s store.Store, path string) (tagM
 			out[tag] = ocispec.Descriptor{}
 			continue
 		}
-		d, err := e.resolve(ctx, repo, tag)
+		var d ocispec.Descriptor
+		if k.store == embeddedStore && isRevisionTag(tag) {
+			// Resolving a local tag costs nothing; its manifest is read
+			// only when the index does not know it already.
+			if d, err = repo.Resolve(ctx, tag); err == nil && !e.idx.knows(k, d.Digest) && e.seeded(d.Digest) == nil {
+				d, err = e.resolve(ctx, repo, tag)
+			}
+		} else {
+			d, err = e.resolve(ctx, repo, tag)
+		}
 		if errors.Is(err, errdef.ErrNotFound) {
 			continue // removed meanwhile
 		}

@@ -29,6 +29,11 @@ func TestOpenCleansTemps(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
+	// A clean stop leaves a marker that spares the next Open its walk; a
+	// crash leaves none.
+	if err := os.Remove(filepath.Join(dir, ".clean")); err != nil {
+		t.Fatalf("no clean-stop marker after Close: %v", err)
+	}
 
 	repoDir := layout.RepositoryDir(dir, "a/b")
 	leftovers := []string{
@@ -41,6 +46,9 @@ func TestOpenCleansTemps(t *testing.T) {
 		}
 	}
 	s = open(t, dir)
+	if _, err := os.Stat(filepath.Join(dir, ".clean")); !os.IsNotExist(err) {
+		t.Errorf("a clean-stop marker while open: %v", err)
+	}
 	for _, p := range leftovers {
 		if _, err := os.Stat(p); !os.IsNotExist(err) {
 			t.Errorf("%s survived Open: %v", p, err)
@@ -49,6 +57,12 @@ func TestOpenCleansTemps(t *testing.T) {
 	repo, _ = s.Repository(ctx, "a/b")
 	if got, err := repo.Resolve(ctx, "v1"); err != nil || got.Digest != desc.Digest {
 		t.Fatalf("Resolve after cleanup = %v, %v", got, err)
+	}
+	// Open takes the marker away, so a crash after it is walked again.
+	s.Close()
+	s = open(t, dir)
+	if _, err := os.Stat(filepath.Join(dir, ".clean")); !os.IsNotExist(err) {
+		t.Errorf("the clean-stop marker is still there after Open: %v", err)
 	}
 }
 

@@ -82,6 +82,11 @@ func Open(dir string) (*Store, error) {
 	return s, nil
 }
 
+// cleanFile exists while the store is closed after a clean stop: no write
+// was interrupted, so Open need not walk every repository for the temp
+// files a crash leaves. Open removes it first, so a crash leaves none.
+const cleanFile = ".clean"
+
 // openFS opens a store on another filesystem, without the flock (tests).
 func openFS(dir string, fsy fsys.FS) (*Store, error) {
 	s := newStore(dir, fsy)
@@ -103,6 +108,15 @@ func (s *Store) init() error {
 	if err := s.mkdirAll(s.root); err != nil {
 		return fmt.Errorf("layout: %w", err)
 	}
+	if isRegular(s.fs, filepath.Join(s.dir, cleanFile)) {
+		if err := s.fs.Remove(filepath.Join(s.dir, cleanFile)); err != nil {
+			return fmt.Errorf("layout: %w", err)
+		}
+		if err := syncDir(s.fs, s.dir); err != nil {
+			return fmt.Errorf("layout: %w", err)
+		}
+		return nil
+	}
 	if err := s.recover(); err != nil {
 		return fmt.Errorf("layout: %w", err)
 	}
@@ -120,7 +134,19 @@ func (s *Store) Close() error {
 	if s.lockf == nil {
 		return nil
 	}
-	return s.lockf.Close() // closing the file drops the flock
+	err := s.markClean()
+	if cerr := s.lockf.Close(); err == nil { // closing the file drops the flock
+		err = cerr
+	}
+	return err
+}
+
+// markClean records that the store was closed with no write under way.
+func (s *Store) markClean() error {
+	if err := writeFileAtomic(s.fs, filepath.Join(s.dir, cleanFile), nil); err != nil {
+		return fmt.Errorf("layout: mark a clean stop: %w", err)
+	}
+	return nil
 }
 
 // Dir returns the data directory.
