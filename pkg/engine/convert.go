@@ -19,8 +19,20 @@ func metaCondition(typ, status, reason, msg string) metav1.Condition {
 
 // revID returns the identity of a revision.
 func revID(rs *repoState, p *pkgState, r *rev) names.ID {
-	target, realm, pkg, _ := names.FromOCIPath(rs.prefix, p.key.path, rs.deployment)
-	return names.ID{Target: target, Repository: rs.key.name, Realm: realm, Package: pkg, Workspace: r.workspace}
+	v := p.view.Load()
+	if v == nil || v.repo != rs {
+		// Parsed once per package and repository, not per object rendered.
+		target, realm, pkg, _ := names.FromOCIPath(rs.prefix, p.key.path, rs.deployment)
+		v = &pkgView{repo: rs, target: target, realm: realm, pkg: pkg}
+		p.view.Store(v)
+	}
+	return names.ID{Target: v.target, Repository: rs.key.name, Realm: v.realm, Package: v.pkg, Workspace: r.workspace}
+}
+
+// pkgView is what a package's path means in one repository.
+type pkgView struct {
+	repo               *repoState
+	target, realm, pkg string
 }
 
 // reference is the full OCI reference of a revision, as `oras pull` takes it.

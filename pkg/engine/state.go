@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -204,10 +205,11 @@ func (r *rev) fullMeta() format.Meta {
 // pkgState is one package: its tags and the revisions they make.
 type pkgState struct {
 	key        pkgKey
-	entries    []tagEntry // sorted by tag
-	revs       []*rev     // sorted by tag
-	deletedMax int        // highest N of a tombstone: numbers never come back
-	newest     int        // highest N among revs: the latest revision
+	entries    []tagEntry              // sorted by tag
+	revs       []*rev                  // sorted by tag
+	deletedMax int                     // highest N of a tombstone: numbers never come back
+	newest     int                     // highest N among revs: the latest revision
+	view       atomic.Pointer[pkgView] // the last repository's reading of key.path (revID)
 	// missing lists revision tags whose manifest could not be read; they are
 	// tried again later.
 	missing []string
