@@ -2,8 +2,8 @@ package apiserver
 
 import (
 	"bufio"
-	"io"
 	"context"
+	"io"
 	"net/http"
 	"strconv"
 
