@@ -88,6 +88,7 @@ func (r *Repository) index() (*index, error) {
 		return nil, fmt.Errorf("layout: repository %s: %w", r.name, err)
 	}
 	r.idx = idx
+	r.s.loaded(r)
 	return idx, nil
 }
 

@@ -51,6 +51,12 @@ type Store struct {
 	repos  map[string]*Repository
 	closed bool
 
+	// loadedMu guards queue: the repositories whose index is in memory,
+	// oldest first. Only maxLoaded stay loaded (a full scan reads them all).
+	loadedMu  sync.Mutex
+	queue     []*Repository
+	maxLoaded int
+
 	notifyMu sync.RWMutex
 	notify   []func(repo string)
 }
@@ -100,7 +106,7 @@ func openFS(dir string, fsy fsys.FS) (*Store, error) {
 }
 
 func newStore(dir string, fsy fsys.FS) *Store {
-	return &Store{dir: dir, root: filepath.Join(dir, reposDir), fs: fsy, now: time.Now, repos: map[string]*Repository{}}
+	return &Store{dir: dir, root: filepath.Join(dir, reposDir), fs: fsy, now: time.Now, repos: map[string]*Repository{}, maxLoaded: maxLoaded}
 }
 
 // init creates the repositories directory and recovers from a crash.
@@ -121,6 +127,35 @@ func (s *Store) init() error {
 		return fmt.Errorf("layout: %w", err)
 	}
 	return nil
+}
+
+// maxLoaded is how many repositories keep their index in memory; the others
+// read it from disk again when asked (about 8 KB each).
+const maxLoaded = 4096
+
+// loaded records that r (whose lock the caller holds) loaded its index, and
+// lets go of the oldest other ones beyond maxLoaded that nobody is using.
+func (s *Store) loaded(r *Repository) {
+	s.loadedMu.Lock()
+	defer s.loadedMu.Unlock()
+	s.queue = append(s.queue, r)
+	for n := len(s.queue) - s.maxLoaded; n > 0; n-- {
+		v := s.queue[0]
+		s.queue = s.queue[1:]
+		if v == r {
+			s.queue = append(s.queue, v)
+			continue
+		}
+		if !v.mu.TryLock() {
+			s.queue = append(s.queue, v) // in use: later
+			continue
+		}
+		v.idx = nil // memory always equals disk: reading it again is enough
+		v.mu.Unlock()
+	}
+	if cap(s.queue) > 4*s.maxLoaded {
+		s.queue = append([]*Repository(nil), s.queue...) // let the old array go
+	}
 }
 
 // Close releases the directory lock. The Store must not be used afterwards.
