@@ -601,18 +601,10 @@ func (e *Engine) DeletePackageRevision(ctx context.Context, namespace, name stri
 	if err := e.dropTag(ctx, repo, s.pkg, s.rev.tag, s.rev.descriptor(), edit); err != nil {
 		return fmt.Errorf("delete %s: %w", s.rev.tag, err)
 	}
-	if s.rev.n > 0 && s.rev.n == s.pkg.latest() {
-		// Deleting the manifest took `latest` with it; point it at the next newest.
-		var next *rev
-		for _, r := range s.pkg.revs {
-			if r != s.rev && r.n > 0 && (next == nil || r.n > next.n) {
-				next = r
-			}
-		}
-		if next != nil {
-			if err := repo.Tag(ctx, next.descriptor(), names.LatestTag); err != nil {
-				return fmt.Errorf("move latest to %s: %w", next.tag, err)
-			}
+	if s.rev.n > 0 {
+		// `latest` names the newest revision left, or goes with the last.
+		if err := e.settleLatest(ctx, repo, s.pkg.key, newestRevision(s.pkg.revs, s.rev)); err != nil {
+			return fmt.Errorf("move latest: %w", err)
 		}
 	}
 	return t.publish(ctx, edit.records(s.pkg.key))
