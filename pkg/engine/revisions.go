@@ -191,11 +191,10 @@ func (e *Engine) CreatePackageRevision(ctx context.Context, in *pkgapi.PackageRe
 	}
 	tag := names.WorkspaceTag(id.Workspace)
 	if _, ok := e.idx.get(in.Namespace, id.Name()); !ok && !rs.embedded {
-		// Others may have pushed to a remote registry behind pkgserver.
-		if _, err := repo.Resolve(ctx, tag); !errors.Is(err, errdef.ErrNotFound) {
-			if err := e.syncLocked(ctx, t.main, rs.store, k); err != nil {
-				return nil, err
-			}
+		// Others may have pushed to a remote registry behind pkgserver,
+		// a revision that claims this name among them.
+		if err := e.seeBehind(ctx, t, rs.store, repo, k); err != nil {
+			return nil, err
 		}
 	}
 	if _, ok := e.idx.get(in.Namespace, id.Name()); ok {
