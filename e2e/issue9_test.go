@@ -11,6 +11,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	pkgapi "pkgserver.dev/pkgserver/api/pkg/v1alpha1"
 	"pkgserver.dev/pkgserver/e2e/internal/harness"
@@ -38,6 +39,49 @@ func TestIssue9(t *testing.T) {
 		t.Parallel()
 		testLayoutNames(t, newEnv(t, backends[0]))
 	})
+	t.Run("a blob deleted behind pkgserver is a clear 409", func(t *testing.T) {
+		t.Parallel()
+		testBlobDeletedBehind(t, newEnv(t, backends[1]))
+	})
+}
+
+// testBlobDeletedBehind deletes the layer of a draft in the registry behind
+// pkgserver's back (the distribution registry refuses every manifest that
+// names it: MANIFEST_BLOB_UNKNOWN). Reading the draft's files and proposing
+// it answer 409 Conflict naming the missing blob, not 500; nothing else
+// changes, and other packages keep working.
+func testBlobDeletedBehind(t *testing.T, e *env) {
+	reg := e.registryAPI(t)
+	e.createRepo(t, "blueprints", false)
+	id := catalogID("blueprints", "", "app", "ws1")
+	name := harness.RevisionName(id)
+	createDraft(t, e.c, id, initTask("app"), nil)
+	putFiles(t, e.c, name, map[string]string{"Kptfile": e.c.GetResources(t, name).Spec.Resources["Kptfile"], "cm.yaml": configMapYAML("cm", "1")})
+	repo := strings.TrimPrefix(e.ociRepo(id, false), e.registry+"/")
+	data, _ := reg.manifest(repo, "ws.ws1")
+	var m ocispec.Manifest
+	if err := json.Unmarshal(data, &m); err != nil || len(m.Layers) != 1 {
+		t.Fatalf("manifest of ws.ws1: %v %s", err, data)
+	}
+	layer := m.Layers[0].Digest
+	if code, body := v2(t, http.MethodDelete, reg.base+"/v2/"+repo+"/blobs/"+layer.String(), nil, ""); code != http.StatusAccepted {
+		t.Fatalf("DELETE the layer in the registry: %d %s", code, body)
+	}
+	e.restart(t) // nothing cached
+	st := e.c.ExpectStatus(t, http.MethodGet, e.c.ResourcesPath(name), nil, http.StatusConflict)
+	if st.Reason != metav1.StatusReasonConflict || !strings.Contains(st.Message, layer.String()) {
+		t.Errorf("GET the files: reason %q message %q; want Conflict naming %s", st.Reason, st.Message, layer)
+	}
+	pr := e.c.GetRevision(t, name)
+	pr.Spec.Lifecycle = pkgapi.LifecycleProposed
+	st = e.c.ExpectStatus(t, http.MethodPut, e.c.RevisionsPath(name), pr, http.StatusConflict)
+	if st.Reason != metav1.StatusReasonConflict || !strings.Contains(st.Message, layer.String()) {
+		t.Errorf("propose: reason %q message %q; want Conflict naming %s", st.Reason, st.Message, layer)
+	}
+	if got := e.c.GetRevision(t, name); got.Spec.Lifecycle != pkgapi.LifecycleDraft || got.Status.OCI.Digest != pr.Status.OCI.Digest {
+		t.Errorf("after the refused proposal %s is %s %s, want the draft unchanged", name, got.Spec.Lifecycle, got.Status.OCI.Digest)
+	}
+	createDraft(t, e.c, catalogID("blueprints", "", "other", "ws1"), initTask("other"), nil)
 }
 
 // v2 sends one request to the /v2/ API of base.

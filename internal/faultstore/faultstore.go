@@ -50,6 +50,9 @@ type Plan struct {
 	mode   Mode
 	dead   bool
 	writes []string
+	// refuse, when set, fails the writes it matches for good (see Refuse).
+	refuse    func(what string) bool
+	refuseErr error
 }
 
 // Store is a store.Store whose writes go through a Plan.
@@ -70,6 +73,17 @@ func (s *Plan) Arm(k int, m Mode) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.count, s.failAt, s.mode, s.dead, s.writes = 0, k, m, false, nil
+}
+
+// Refuse makes every write whose description ("op repository reference",
+// as Writes lists them) match fails with err without reaching the store, as
+// a registry that refuses it for good would (a blob deleted behind the
+// server's back, a tag it cannot delete), until Refuse(nil, nil). Unlike
+// Arm it kills nothing: other writes pass. Arm keeps it.
+func (s *Plan) Refuse(match func(what string) bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refuse, s.refuseErr = match, err
 }
 
 // Dead reports whether the armed failure happened.
@@ -98,7 +112,12 @@ func (s *Plan) write(what string, do func() error) error {
 		s.dead = true
 	}
 	mode := s.mode
+	refused := !fail && s.refuse != nil && s.refuse(what)
+	refuseErr := s.refuseErr
 	s.mu.Unlock()
+	if refused {
+		return fmt.Errorf("faultstore: write %d (%s) refused: %w", n, what, refuseErr)
+	}
 	if !fail {
 		return do()
 	}

@@ -67,3 +67,36 @@ func TestArm(t *testing.T) {
 		})
 	}
 }
+
+// TestRefuse: a refused write fails with the given error and does not land,
+// other writes pass, nothing is dead, and Refuse(nil, nil) lets it through.
+func TestRefuse(t *testing.T) {
+	ctx := context.Background()
+	l, err := layout.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	s := faultstore.New()
+	repo, err := s.Wrap(l).Repository(ctx, "a/b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, two := []byte("one"), []byte("two")
+	d1 := ocispec.Descriptor{MediaType: "application/octet-stream", Digest: digest.FromBytes(one), Size: 3}
+	d2 := ocispec.Descriptor{MediaType: "application/octet-stream", Digest: digest.FromBytes(two), Size: 3}
+	s.Refuse(func(what string) bool { return what == "push a/b "+d1.Digest.String() }, errdef.ErrForbidden)
+	if err := repo.Push(ctx, d1, bytes.NewReader(one)); !errors.Is(err, errdef.ErrForbidden) {
+		t.Fatalf("refused push: %v, want errdef.ErrForbidden", err)
+	}
+	if err := repo.Push(ctx, d2, bytes.NewReader(two)); err != nil {
+		t.Fatalf("other push: %v", err)
+	}
+	if ok, _ := repo.Exists(ctx, d1); ok || s.Dead() {
+		t.Fatalf("refused blob stored %v, dead %v", ok, s.Dead())
+	}
+	s.Refuse(nil, nil)
+	if err := repo.Push(ctx, d1, bytes.NewReader(one)); err != nil {
+		t.Fatalf("after Refuse(nil, nil): %v", err)
+	}
+}

@@ -141,12 +141,9 @@ func (m *Model) checkTags(p *pkgM, snap map[string]string) {
 		}
 	}
 	want := wantTags(p)
-	garbage := false // a vN others pushed that is no revision: where latest goes is not promised
-	for tag := range p.extra {
-		_, err := strconv.Atoi(strings.TrimPrefix(tag, "v"))
-		garbage = garbage || strings.HasPrefix(tag, "v") && err == nil
-	}
-	if p.latestOff || garbage {
+	// A vN others pushed that is no revision never counts for latest
+	// (one rule on every path); where others moved latest is theirs.
+	if p.latestOff {
 		delete(want, "latest")
 		delete(got, "latest")
 	}

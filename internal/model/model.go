@@ -95,9 +95,6 @@ type pkgM struct {
 	foreign bool
 	// latestOff: latest was moved behind pkgserver.
 	latestOff bool
-	// damaged: a blob was deleted behind pkgserver; writes that need it
-	// may fail (pkgserver cannot make the content again).
-	damaged bool
 	// extra are tags others left that show as no revision (for example a
 	// draft behind a published revision of its workspace): they must stay.
 	extra map[string]string

@@ -93,10 +93,8 @@ func (m *Model) exec(o *op) {
 	res := o.run()
 	m.log[len(m.log)-1] += " -> " + short(res)
 	switch {
-	case res.lost() && o.want == nil && (o.pkg != nil && o.pkg.damaged || o.src != nil && o.src.damaged):
-		// Content deleted behind pkgserver: it cannot make it again.
-		o.pkg.foreign = true // what happened is read again at the next rescan
 	case res.lost():
+		// Content deleted behind pkgserver included: that is a clear 409.
 		m.fail("%s: %s", o.desc, res)
 	case o.want != nil && !slices.Contains(o.want, res.code):
 		m.fail("%s: answered %s, want %v", o.desc, res, o.want)
@@ -452,16 +450,15 @@ func (m *Model) opDelete() *op {
 		desc: fmt.Sprintf("delete %s (downstream %v)", name, downstream), scope: []string{p.path()}, want: expect(ok, want), pkg: p, ws: wsOf(r),
 		run: func() response { return m.c.do(m.ctx(), http.MethodDelete, m.c.revPath(m.host.API(), name), nil, nil) },
 		effect: func() {
-			newest := r == p.newest()
 			delete(p.revs, r.ws)
 			if hidden {
 				p.foreign = true
 			}
 			if r.n > 0 {
 				p.tombs[r.n] = true
-				if newest && p.newest() != nil {
-					p.latestOff = false // pkgserver points latest at the next newest
-				}
+				// pkgserver points latest at the newest revision left,
+				// or removes it with the last, wherever others moved it.
+				p.latestOff = false
 			}
 		},
 	}

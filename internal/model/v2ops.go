@@ -289,11 +289,8 @@ func (m *Model) v2DeleteBlob(p *pkgM) *op {
 	return &op{
 		desc:  fmt.Sprintf("/v2/ delete blob %s of %s (%s)", b, p.objName(r.ws), r.life),
 		scope: []string{p.path()}, want: wants(http.StatusForbidden),
-		run: func() response { return m.c.deleteBlob(m.ctx(), m.host.Registry(), p.path(), b) },
-		tamper: func() {
-			tamper(p, func(o *revM) bool { return users[o] })
-			p.damaged = true
-		},
+		run:    func() response { return m.c.deleteBlob(m.ctx(), m.host.Registry(), p.path(), b) },
+		tamper: func() { tamper(p, func(o *revM) bool { return users[o] }) },
 	}
 }
 

@@ -20,6 +20,12 @@ var statusTable = []struct {
 	code   int
 	reason metav1.StatusReason
 }{
+	// Content a revision needs is gone from the registry (deleted behind
+	// pkgserver's back): the stored state conflicts with the request. Not
+	// 404 (the revision exists), not 422 (the request is sound), not 503
+	// (retrying will not bring it back). Before ErrNotFound, which a store
+	// may wrap too.
+	{errdef.ErrMissingContent, http.StatusConflict, metav1.StatusReasonConflict},
 	{errdef.ErrNotFound, http.StatusNotFound, metav1.StatusReasonNotFound},
 	// ErrConflict comes before ErrAlreadyExists so a bare 409 reads as Conflict.
 	{errdef.ErrConflict, http.StatusConflict, metav1.StatusReasonConflict},

@@ -448,6 +448,11 @@ func TestErrorTable(t *testing.T) {
 		reason metav1.StatusReason
 	}{
 		{errdef.ErrNotFound, 404, metav1.StatusReasonNotFound},
+		// A blob a revision needs is gone from the registry: the stored state
+		// conflicts with the request, which is not invalid, and retrying
+		// will not help (not 503); the message names the blob.
+		{errdef.ErrMissingContent, 409, metav1.StatusReasonConflict},
+		{fmt.Errorf("layout: %w: %w", errdef.ErrMissingContent, errdef.ErrNotFound), 409, metav1.StatusReasonConflict},
 		{errdef.ErrAlreadyExists, 409, metav1.StatusReasonAlreadyExists},
 		{errdef.ErrConflict, 409, metav1.StatusReasonConflict},
 		{errdef.ErrInvalid, 422, metav1.StatusReasonInvalid},

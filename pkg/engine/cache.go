@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -9,6 +10,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
 
+	"pkgserver.dev/pkgserver/pkg/errdef"
 	"pkgserver.dev/pkgserver/pkg/format"
 	"pkgserver.dev/pkgserver/pkg/krm"
 	"pkgserver.dev/pkgserver/pkg/store"
@@ -83,6 +85,11 @@ func readFiles(ctx context.Context, repo content.Fetcher, layers []ocispec.Descr
 			return nil, fmt.Errorf("layer %s of %d bytes cannot hold a package within the limits (%d bytes)", l.Digest, l.Size, max)
 		}
 		data, err := content.FetchAll(ctx, repo, l)
+		if errors.Is(err, errdef.ErrNotFound) {
+			// The manifest is there and names it: the blob was deleted
+			// behind pkgserver's back.
+			return nil, fmt.Errorf("%w: layer %s of the revision is not in the registry (deleted behind pkgserver?): %v", errdef.ErrMissingContent, l.Digest, err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("fetch layer %s: %w", l.Digest, err)
 		}
@@ -107,6 +114,9 @@ func (c *cache) filesOf(ctx context.Context, repo store.Repository, desc ocispec
 		return nil, err
 	}
 	f, err = readFiles(ctx, repo, m.Layers, c.limits)
+	if errors.Is(err, errdef.ErrMissingContent) || errors.Is(err, errdef.ErrUnavailable) {
+		return nil, fmt.Errorf("read revision %s: %w", desc.Digest, err)
+	}
 	if err != nil {
 		// The stored artifact is at fault, not the request: no 4xx sentinel.
 		return nil, fmt.Errorf("stored artifact %s cannot be read as a package (pushed by another tool?): %v", desc.Digest, err)

@@ -1,11 +1,14 @@
 package engine_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,7 +18,10 @@ import (
 	"testing"
 	"time"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/registry/remote/retry"
 
 	configapi "pkgserver.dev/pkgserver/api/config/v1alpha1"
 	pkgapi "pkgserver.dev/pkgserver/api/pkg/v1alpha1"
@@ -23,6 +29,7 @@ import (
 	"pkgserver.dev/pkgserver/internal/testregistry"
 	"pkgserver.dev/pkgserver/pkg/coord/local"
 	"pkgserver.dev/pkgserver/pkg/engine"
+	"pkgserver.dev/pkgserver/pkg/format"
 	"pkgserver.dev/pkgserver/pkg/store"
 	"pkgserver.dev/pkgserver/pkg/store/layout"
 	"pkgserver.dev/pkgserver/pkg/store/remote"
@@ -44,6 +51,66 @@ type crashRig struct {
 
 	mu  sync.Mutex
 	now time.Time
+	log logBuffer // warnings and errors the engine logged
+	// requests counts the engine's requests to the remote registry.
+	requests requestLog
+}
+
+// requestLog counts HTTP requests by method and kind of /v2/ endpoint.
+type requestLog struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (l *requestLog) RoundTrip(req *http.Request) (*http.Response, error) {
+	kind := "other"
+	switch p := req.URL.Path; {
+	case strings.HasSuffix(p, "/tags/list"):
+		kind = "tags/list"
+	case strings.Contains(p, "/blobs/uploads/"):
+		kind = "blobs/uploads"
+	case strings.Contains(p, "/manifests/"):
+		kind = "manifests"
+	case strings.Contains(p, "/blobs/"):
+		kind = "blobs"
+	}
+	l.mu.Lock()
+	if l.counts == nil {
+		l.counts = map[string]int{}
+	}
+	l.counts[req.Method+" "+kind]++
+	l.mu.Unlock()
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// take returns the counts since the last take, and their total.
+func (l *requestLog) take() (map[string]int, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out, total := l.counts, 0
+	for _, n := range out {
+		total += n
+	}
+	l.counts = nil
+	return out, total
+}
+
+// logBuffer keeps what an engine logs, for tests that look for a warning.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func newCrashRig(t testing.TB, registry, repo string) *crashRig {
@@ -86,13 +153,13 @@ func (r *crashRig) open() {
 	eng, err := engine.New(engine.Options{
 		Embedded: r.plan.Wrap(st), EmbeddedAddress: embeddedAddr, Coordinator: c, StateDir: state,
 		Remote: func(host string, plain bool, _, _ string) (store.Store, error) {
-			s, err := remote.New(host, remote.WithPlainHTTP(plain))
+			s, err := remote.New(host, remote.WithPlainHTTP(plain), remote.WithHTTPClient(&http.Client{Transport: retry.NewTransport(&r.requests)}))
 			if err != nil {
 				return nil, err
 			}
 			return r.plan.Wrap(s), nil
 		},
-		Now: r.clock, Logger: quietLog(), ReplicaID: "crash-rig", // kept across restarts, as in the data directory
+		Now: r.clock, Logger: slog.New(slog.NewTextHandler(&r.log, &slog.HandlerOptions{Level: slog.LevelWarn})), ReplicaID: "crash-rig", // kept across restarts, as in the data directory
 	})
 	if err != nil {
 		r.t.Fatal(err)
@@ -200,6 +267,56 @@ func (r *crashRig) publish(name string) {
 	r.t.Helper()
 	r.must("propose "+name, r.update(name, func(pr *pkgapi.PackageRevision) { pr.Spec.Lifecycle = pkgapi.LifecycleProposed }))
 	r.must("publish "+name, r.approve(name, pkgapi.LifecyclePublished))
+}
+
+// behind returns package pkg of the rig as another tool sees it: the store
+// itself, past the fault plan and the /v2/ lifecycle guard.
+func (r *crashRig) behind(pkg string) store.Repository {
+	r.t.Helper()
+	var st store.Store = r.layout
+	if r.registry != "" {
+		rs, err := remote.New(r.registry, remote.WithPlainHTTP(true))
+		r.must("remote", err)
+		st = rs
+	}
+	repo, err := st.Repository(r.ctx, r.prefix+"/"+pkg)
+	r.must("repository", err)
+	return repo
+}
+
+// pushBehind pushes the manifest m (whose only blob is format.Empty) as tag
+// of package pkg behind pkgserver's back, and lets the engine read it.
+func (r *crashRig) pushBehind(pkg, tag string, m format.Blob) {
+	r.t.Helper()
+	repo := r.behind(pkg)
+	if ok, err := repo.Exists(r.ctx, format.Empty.Descriptor); err != nil || !ok {
+		r.must("push blob", repo.Push(r.ctx, format.Empty.Descriptor, bytes.NewReader(format.Empty.Data)))
+	}
+	r.must("push "+tag, repo.(store.ReferencePusher).PushReference(r.ctx, m.Descriptor, bytes.NewReader(m.Data), tag))
+	r.must("rescan", r.eng.Rescan(r.ctx))
+}
+
+// layerOf returns the first layer of the manifest tag of package app.
+func (r *crashRig) layerOf(tag string) ocispec.Descriptor {
+	r.t.Helper()
+	repo := r.behind("app")
+	d, err := repo.Resolve(r.ctx, tag)
+	r.must("resolve "+tag, err)
+	data, err := content.FetchAll(r.ctx, repo, d)
+	r.must("fetch "+tag, err)
+	var m ocispec.Manifest
+	r.must("parse "+tag, json.Unmarshal(data, &m))
+	return m.Layers[0]
+}
+
+// tagBehind points tag of package pkg where from points, behind pkgserver's back.
+func (r *crashRig) tagBehind(pkg, tag, from string) {
+	r.t.Helper()
+	repo := r.behind(pkg)
+	d, err := repo.Resolve(r.ctx, from)
+	r.must("resolve "+from, err)
+	r.must("tag "+tag, repo.Tag(r.ctx, d, tag))
+	r.must("rescan", r.eng.Rescan(r.ctx))
 }
 
 // snapshot is what the rig holds, with digests replaced by where they were
@@ -338,6 +455,25 @@ type crashCase struct {
 	decisive func(r *crashRig, writes []string) int
 	// intent: the write records an intent (several registry steps).
 	intent bool
+	// check, if set, says what is wrong with the state the uninterrupted
+	// write leaves ("" if nothing); every interrupted write whose decisive
+	// step landed must leave that same state.
+	check func(s snapshot) string
+}
+
+// latestAt checks that `latest` of package pkg names the manifest of tag,
+// or, with tag "", that there is no `latest`.
+func latestAt(pkg, tag string) func(s snapshot) string {
+	return func(s snapshot) string {
+		got, ok := s.tags[pkg+":latest"]
+		switch {
+		case tag == "" && ok:
+			return fmt.Sprintf("%s:latest is %s; with no published revision left there must be no latest", pkg, got)
+		case tag != "" && (!ok || got != s.tags[pkg+":"+tag]):
+			return fmt.Sprintf("%s:latest is %q, want the manifest of %s (%s)", pkg, got, tag, s.tags[pkg+":"+tag])
+		}
+		return ""
+	}
 }
 
 // writeNamed returns a decisive that picks the write op of ref (a tag, or
@@ -431,6 +567,62 @@ func crashCases() []crashCase {
 			},
 			write:    func(r *crashRig) error { return r.eng.DeletePackageRevision(r.ctx, testNS, name(r, "app", "one")) },
 			decisive: writeNamed("push", "app", "v1.deleted"),
+		},
+		{
+			// A vN others pushed that is no revision (here a tombstone's
+			// type) is never `latest`, on the normal path or after a crash.
+			name:   "publish past a vN that is not a revision",
+			intent: true,
+			setup: func(r *crashRig) {
+				proposedThree(r)
+				r.pushBehind("app", "v9", format.Tombstone("v9", r.clock()))
+			},
+			write:    func(r *crashRig) error { return r.approve(name(r, "app", "three"), pkgapi.LifecyclePublished) },
+			decisive: writeNamed("push", "app", "v3"),
+			check:    latestAt("app", "v3"),
+		},
+		{
+			name:   "delete the newest revision below a vN that is not a revision",
+			intent: true,
+			setup: func(r *crashRig) {
+				published(r)
+				r.pushBehind("app", "v9", format.Tombstone("v9", r.clock()))
+				r.must("propose deletion", r.approve(name(r, "app", "two"), pkgapi.LifecycleDeletionProposed))
+			},
+			write:    func(r *crashRig) error { return r.eng.DeletePackageRevision(r.ctx, testNS, name(r, "app", "two")) },
+			decisive: writeNamed("push", "app", "v2.deleted"),
+			check:    latestAt("app", "v1"),
+		},
+		{
+			// Others moved latest (to a draft's manifest); deleting the last
+			// published revision leaves no latest at all.
+			name:   "delete the last published revision after latest was moved",
+			intent: true,
+			setup: func(r *crashRig) {
+				r.must("repo", r.createRepo(r.repo))
+				r.must("create", r.create(r.id("app", "one")))
+				r.publish(name(r, "app", "one"))
+				r.must("create", r.create(r.id("app", "three")))
+				r.tagBehind("app", "latest", "ws.three")
+				r.must("propose deletion", r.approve(name(r, "app", "one"), pkgapi.LifecycleDeletionProposed))
+			},
+			write:    func(r *crashRig) error { return r.eng.DeletePackageRevision(r.ctx, testNS, name(r, "app", "one")) },
+			decisive: writeNamed("push", "app", "v1.deleted"),
+			check:    latestAt("app", ""),
+		},
+		{
+			// Others moved latest to an older revision, which is then
+			// deleted: latest names the newest revision left.
+			name:   "delete an older revision latest was moved to",
+			intent: true,
+			setup: func(r *crashRig) {
+				published(r)
+				r.tagBehind("app", "latest", "v1")
+				r.must("propose deletion", r.approve(name(r, "app", "one"), pkgapi.LifecycleDeletionProposed))
+			},
+			write:    func(r *crashRig) error { return r.eng.DeletePackageRevision(r.ctx, testNS, name(r, "app", "one")) },
+			decisive: writeNamed("push", "app", "v1.deleted"),
+			check:    latestAt("app", "v2"),
 		},
 		{
 			name:     "propose deletion",
@@ -569,6 +761,11 @@ func TestCrashAtEveryStep(t *testing.T) {
 					writes := ref.plan.Writes()
 					decisive := c.decisive(ref, writes)
 					want := ref.state(refLabels)
+					if c.check != nil {
+						if msg := c.check(want); msg != "" {
+							t.Errorf("uninterrupted: %s", msg)
+						}
+					}
 					for k := 1; k <= len(writes); k++ {
 						for _, mode := range []faultstore.Mode{faultstore.Before, faultstore.After} {
 							for _, restart := range []bool{true, false} {

@@ -112,12 +112,11 @@ func (g registryGuard) putTag(ctx context.Context) error {
 	tag := w.Tag
 	switch {
 	case tag == names.LatestTag:
-		// latest is the newest published revision, after this push.
+		// latest is the newest revision (newestRevision), after this push;
+		// a vN of the same push is checked as a revision on its own.
 		newest, at := 0, digest.Digest("")
-		for t, d := range g.tags {
-			if n, ok := names.ParseRevision(t); ok && n > newest {
-				newest, at = n, d.Digest
-			}
+		if r := newestRevision(g.p.revs, nil); r != nil {
+			newest, at = r.n, r.digest
 		}
 		for _, t := range w.Tags {
 			if n, ok := names.ParseRevision(t); ok && n > newest {

@@ -191,11 +191,10 @@ func (e *Engine) CreatePackageRevision(ctx context.Context, in *pkgapi.PackageRe
 	}
 	tag := names.WorkspaceTag(id.Workspace)
 	if _, ok := e.idx.get(in.Namespace, id.Name()); !ok && !rs.embedded {
-		// Others may have pushed to a remote registry behind pkgserver.
-		if _, err := repo.Resolve(ctx, tag); !errors.Is(err, errdef.ErrNotFound) {
-			if err := e.syncLocked(ctx, t.main, rs.store, k); err != nil {
-				return nil, err
-			}
+		// Others may have pushed to a remote registry behind pkgserver,
+		// a revision that claims this name among them.
+		if err := e.seeBehind(ctx, t, rs.store, repo, k); err != nil {
+			return nil, err
 		}
 	}
 	if _, ok := e.idx.get(in.Namespace, id.Name()); ok {
@@ -601,18 +600,10 @@ func (e *Engine) DeletePackageRevision(ctx context.Context, namespace, name stri
 	if err := e.dropTag(ctx, repo, s.pkg, s.rev.tag, s.rev.descriptor(), edit); err != nil {
 		return fmt.Errorf("delete %s: %w", s.rev.tag, err)
 	}
-	if s.rev.n > 0 && s.rev.n == s.pkg.latest() {
-		// Deleting the manifest took `latest` with it; point it at the next newest.
-		var next *rev
-		for _, r := range s.pkg.revs {
-			if r != s.rev && r.n > 0 && (next == nil || r.n > next.n) {
-				next = r
-			}
-		}
-		if next != nil {
-			if err := repo.Tag(ctx, next.descriptor(), names.LatestTag); err != nil {
-				return fmt.Errorf("move latest to %s: %w", next.tag, err)
-			}
+	if s.rev.n > 0 {
+		// `latest` names the newest revision left, or goes with the last.
+		if err := e.settleLatest(ctx, repo, s.pkg.key, newestRevision(s.pkg.revs, s.rev)); err != nil {
+			return fmt.Errorf("move latest: %w", err)
 		}
 	}
 	return t.publish(ctx, edit.records(s.pkg.key))

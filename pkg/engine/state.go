@@ -250,6 +250,22 @@ func (p *pkgState) manifestRevs() []*rev { return slices.Concat(p.revs, p.shadow
 // latest is the highest N among published revisions, 0 if none.
 func (p *pkgState) latest() int { return p.newest }
 
+// newestRevision is the one rule for which revision is the latest: the
+// numbered revision (a vN tag whose manifest is a package revision; derive
+// leaves out tombstones, markers and pkgserver's other artifacts) with the
+// highest N, skip aside; nil when there is none. The latest-revision label,
+// the `latest` tag after a publication or a deletion, the recovery of an
+// interrupted one and the /v2/ guard all follow it.
+func newestRevision(revs []*rev, skip *rev) *rev {
+	var out *rev
+	for _, r := range revs {
+		if r != skip && r.n > 0 && (out == nil || r.n > out.n) {
+			out = r
+		}
+	}
+	return out
+}
+
 // next is the number the next published revision gets.
 func (p *pkgState) next() int { return max(p.latest(), p.deletedMax) + 1 }
 
@@ -340,8 +356,8 @@ func derive(k pkgKey, tags tagMap, info func(ocispec.Descriptor) (*revMeta, bool
 func (p *pkgState) setRevs(revs []*rev) {
 	slices.SortFunc(revs, func(a, b *rev) int { return strings.Compare(a.tag, b.tag) })
 	p.revs, p.newest = revs, 0
-	for _, r := range revs {
-		p.newest = max(p.newest, r.n)
+	if r := newestRevision(revs, nil); r != nil {
+		p.newest = r.n
 	}
 }
 

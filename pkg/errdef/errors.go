@@ -28,6 +28,10 @@ var (
 	ErrTooLarge = errors.New("request entity too large")
 	// ErrUnavailable: the registry failed or cannot be reached.
 	ErrUnavailable = errors.New("registry unavailable")
+	// ErrMissingContent: a manifest names a blob (or a manifest) the registry
+	// does not have, such as one deleted behind pkgserver's back; the stored
+	// revision cannot be read or written again until it is pushed again.
+	ErrMissingContent = errors.New("content missing from the registry")
 	// ErrLocked: the data directory is in use by another process.
 	ErrLocked = errors.New("data directory locked")
 )

@@ -126,7 +126,9 @@ func (r *Repository) checkRefs(d digest.Digest, info manifestInfo) error {
 			return fmt.Errorf("layout: %s: manifest %s: %w", r.name, d, err)
 		}
 		if _, err := r.s.fs.Stat(path); err != nil {
-			return notFound(fmt.Sprintf("layout: %s: manifest %s: blob unknown: %s", r.name, d, b), err)
+			// Missing content, and still not found for the /v2/ API's
+			// MANIFEST_BLOB_UNKNOWN.
+			return fmt.Errorf("%w: %w", errdef.ErrMissingContent, notFound(fmt.Sprintf("layout: %s: manifest %s: blob unknown: %s", r.name, d, b), err))
 		}
 	}
 	return nil

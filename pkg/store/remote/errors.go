@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 
 	"oras.land/oras-go/v2/content"
 	orasErrdef "oras.land/oras-go/v2/errdef"
@@ -23,8 +24,10 @@ var notFoundCodes = map[string]bool{
 }
 
 // translate wraps err with the pkg/errdef sentinel it stands for, keeping the
-// original in the chain: 404 and *_UNKNOWN codes are ErrNotFound, 5xx and
-// transport failures ErrUnavailable, digest and size mismatches ErrInvalid.
+// original in the chain: a manifest refused for a blob it names that the
+// registry lacks is ErrMissingContent, 404 and other *_UNKNOWN codes are
+// ErrNotFound, 5xx and transport failures ErrUnavailable, digest and size
+// mismatches ErrInvalid.
 func translate(op string, err error) error {
 	if err == nil {
 		return nil
@@ -39,6 +42,9 @@ func translate(op string, err error) error {
 }
 
 func classify(err error) error {
+	if missingContent(err) {
+		return errdef.ErrMissingContent
+	}
 	if errors.Is(err, orasErrdef.ErrNotFound) {
 		return errdef.ErrNotFound
 	}
@@ -76,4 +82,23 @@ func classify(err error) error {
 		return errdef.ErrUnavailable
 	}
 	return nil
+}
+
+// missingContent reports a manifest the registry refused because content it
+// names is not there: MANIFEST_BLOB_UNKNOWN (distribution spec, "Pushing
+// Manifests"), or BLOB_UNKNOWN in the answer to a manifest PUT, as some
+// registries say it; with 400 or 404 alike. The manifest's repository and
+// reference may well exist, so this is not ErrNotFound.
+func missingContent(err error) bool {
+	var resp *errcode.ErrorResponse
+	if !errors.As(err, &resp) {
+		return false
+	}
+	manifestPut := resp.Method == http.MethodPut && resp.URL != nil && strings.Contains(resp.URL.Path, "/manifests/")
+	for _, e := range resp.Errors {
+		if e.Code == errcode.ErrorCodeManifestBlobUnknown || manifestPut && e.Code == errcode.ErrorCodeBlobUnknown {
+			return true
+		}
+	}
+	return false
 }

@@ -1,13 +1,19 @@
 package remote_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"pkgserver.dev/pkgserver/pkg/errdef"
 	"pkgserver.dev/pkgserver/pkg/store"
@@ -82,4 +88,63 @@ func repoAt(t *testing.T, addr string) store.Repository {
 		t.Fatal(err)
 	}
 	return repo
+}
+
+// TestMissingContent: a manifest push the registry refuses because a blob
+// it names is missing (MANIFEST_BLOB_UNKNOWN, or BLOB_UNKNOWN from some
+// registries, with 400 or 404) is errdef.ErrMissingContent, never
+// ErrNotFound: the revision being written exists, a blob it needs does not.
+func TestMissingContent(t *testing.T) {
+	layer := []byte("a layer nobody pushed")
+	m := ocispec.Manifest{
+		Versioned:    specs.Versioned{SchemaVersion: 2},
+		MediaType:    ocispec.MediaTypeImageManifest,
+		ArtifactType: "application/vnd.example",
+		Config:       ocispec.DescriptorEmptyJSON,
+		Layers:       []ocispec.Descriptor{{MediaType: "application/octet-stream", Digest: digest.FromBytes(layer), Size: int64(len(layer))}},
+	}
+	data, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(data), Size: int64(len(data))}
+	push := func(repo store.Repository) error {
+		return repo.(store.ReferencePusher).PushReference(context.Background(), desc, bytes.NewReader(data), "v1")
+	}
+	for _, tt := range []struct {
+		name   string
+		status int
+		body   string
+	}{
+		{"400 MANIFEST_BLOB_UNKNOWN", http.StatusBadRequest, `{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"` + m.Layers[0].Digest.String() + `"}]}`},
+		{"404 MANIFEST_BLOB_UNKNOWN", http.StatusNotFound, `{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry"}]}`},
+		{"400 BLOB_UNKNOWN", http.StatusBadRequest, `{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry"}]}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(tt.status)
+				w.Write([]byte(tt.body))
+			}))
+			defer srv.Close()
+			err := push(repoAt(t, strings.TrimPrefix(srv.URL, "http://")))
+			if !errors.Is(err, errdef.ErrMissingContent) || errors.Is(err, errdef.ErrNotFound) {
+				t.Fatalf("push = %v, want errdef.ErrMissingContent and not ErrNotFound", err)
+			}
+		})
+	}
+	t.Run("distribution", func(t *testing.T) {
+		s := newStore(t)
+		repo, err := s.Repository(context.Background(), "a/b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := repo.Push(context.Background(), ocispec.DescriptorEmptyJSON, bytes.NewReader(ocispec.DescriptorEmptyJSON.Data)); err != nil {
+			t.Fatal(err)
+		}
+		err = push(repo)
+		if !errors.Is(err, errdef.ErrMissingContent) || !strings.Contains(err.Error(), m.Layers[0].Digest.String()) {
+			t.Fatalf("push = %v, want errdef.ErrMissingContent naming %s", err, m.Layers[0].Digest)
+		}
+	})
 }
