@@ -98,13 +98,18 @@ func (c *Console) edit(v *visit) error {
 	return err
 }
 
+// maxExcerpts bounds the problems shown with the lines around them.
+const maxExcerpts = 10
+
 // renderEdit shows the editor again with what was submitted.
 func (c *Console) renderEdit(v *visit, d editData, code int) error {
 	var marked []int
 	for i, p := range d.Problems {
 		if p.Line > 0 {
 			marked = append(marked, p.Line)
-			d.Problems[i].Excerpt = excerpt(d.Path, d.Content, p.Line)
+			if i < maxExcerpts {
+				d.Problems[i].Excerpt = excerpt(d.Path, d.Content, p.Line)
+			}
 		}
 	}
 	if krm.ValidatePath(d.Path) == nil {

@@ -1,0 +1,64 @@
+package console_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Files that are huge or made to be slow cost every page that shows them a
+// bounded time and size: the revision, the diff, and the editor's preview
+// (which any user who may read a draft reaches, even one who may not
+// save, by posting a form without a path or from a stale page).
+func TestHostileFilesBounded(t *testing.T) {
+	s := newStack(t, stackOptions{secure: true})
+	f := seed(s, false)
+	files := s.files(f.draft)
+	files["notes.txt"] = strings.Repeat("x\n", 60_000)
+	files["README.md"] = strings.Repeat("\n", 300_000)
+	s.setFiles(f.draft, files)
+	b := s.browser()
+	b.signIn("victor")
+	for _, tc := range []struct {
+		name string
+		get  string
+		form []string
+		code int
+		want string
+	}{
+		{name: "revision", get: rev(f.draft) + "?file=README.md", code: http.StatusOK},
+		{name: "revision, long file", get: rev(f.draft) + "?file=notes.txt", code: http.StatusOK},
+		{name: "diff", get: rev(f.draft, "/diff"), code: http.StatusOK, want: "more lines of this diff are not shown"},
+		{name: "diff side by side", get: rev(f.draft, "/diff") + "?view=split", code: http.StatusOK, want: "more lines of this diff are not shown"},
+		{name: "preview without a path", form: []string{"path", " ", "content", strings.Repeat("\n", 2<<20)}, code: http.StatusUnprocessableEntity},
+		{name: "preview of a stale page", form: []string{"path", "a.yaml", "rv", "1", "content", strings.Repeat("- [", 512<<10)}, code: http.StatusConflict},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			var p page
+			if tc.get != "" {
+				p = b.get(tc.get)
+			} else {
+				p = b.form(rev(f.draft, "/edit"), tc.form...)
+			}
+			if p.code != tc.code {
+				t.Fatalf("%d, want %d\n%.2000s", p.code, tc.code, p.body)
+			}
+			if d := time.Since(start); d > 10*time.Second {
+				t.Errorf("took %s", d)
+			}
+			// The editor's text area gives the text back as it came.
+			limit := 8 << 20
+			if tc.form != nil {
+				limit += 4 << 20
+			}
+			if len(p.body) > limit {
+				t.Errorf("%d bytes of HTML", len(p.body))
+			}
+			if !strings.Contains(p.body, tc.want) {
+				t.Errorf("no %q in the page", tc.want)
+			}
+		})
+	}
+}
