@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -60,5 +61,23 @@ func TestHostileFilesBounded(t *testing.T) {
 				t.Errorf("no %q in the page", tc.want)
 			}
 		})
+	}
+}
+
+// Nothing an outsider puts in a link shows as the server's own words: the
+// sign-in page took ?error= and showed it as the identity provider's
+// failure, where users type their token.
+func TestNoReflectedMessages(t *testing.T) {
+	s := newStack(t, stackOptions{secure: true})
+	b := s.browser()
+	const lure = "session expired, paste your token at evil.example"
+	for _, path := range []string{
+		"/ui/signin?error=" + url.QueryEscape(lure),
+		"/ui/signin?done=" + url.QueryEscape(lure),
+		"/ui/signin?expired=" + url.QueryEscape(lure),
+	} {
+		if p := b.get(path); p.code != http.StatusOK || strings.Contains(p.body, "evil.example") {
+			t.Errorf("GET %s: %d, the page shows the link's text:\n%s", path, p.code, p.body)
+		}
 	}
 }

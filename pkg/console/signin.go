@@ -35,9 +35,6 @@ func (c *Console) signInPage(v *visit) error {
 	if v.user != nil && v.mayUseConsole() {
 		d.As = v.user.GetName()
 	}
-	if e := q.Get("error"); e != "" {
-		d.Error = "The sign-in with the identity provider failed: " + e
-	}
 	return c.render(v, http.StatusOK, "signin", v.newPage("Sign in", "", d))
 }
 
