@@ -1,9 +1,11 @@
 package console_test
 
 import (
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -80,4 +82,63 @@ func TestNoReflectedMessages(t *testing.T) {
 			t.Errorf("GET %s: %d, the page shows the link's text:\n%s", path, p.code, p.body)
 		}
 	}
+}
+
+// A stranger's form is refused before its body is read: the sign-in and
+// sign-out forms take a few KiB, and the forms of actions are read only
+// once the visitor is someone (before, anyone could make the server hold
+// 8 MiB per request, as many times as it has connections).
+func TestStrangersFormsSmall(t *testing.T) {
+	s := newStack(t, stackOptions{secure: true})
+	f := seed(s, false)
+	b := s.browser()
+	p := b.post("/ui/signin", url.Values{"csrf": {b.csrf()}, "token": {strings.Repeat("x", 1<<20)}})
+	if p.code != http.StatusRequestEntityTooLarge {
+		t.Errorf("a sign-in form of 1 MiB: %d", p.code)
+	}
+	body := &countingReader{left: 6 << 20}
+	req, _ := http.NewRequest("POST", s.srv.URL+rev(f.draft, "/edit"), body)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.ContentLength = 6 << 20
+	// With Expect: 100-continue the body goes only once the server reads it.
+	req.Header.Set("Expect", "100-continue")
+	tr := s.srv.Client().Transport.(*http.Transport).Clone()
+	tr.ExpectContinueTimeout = time.Minute
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("a stranger's form: %d", resp.StatusCode)
+		}
+	}
+	if body.read() > 0 {
+		t.Errorf("the server read %d bytes of a stranger's form", body.read())
+	}
+}
+
+// countingReader is a body of left bytes that counts what was read.
+type countingReader struct {
+	mu         sync.Mutex
+	left, done int
+}
+
+func (r *countingReader) Read(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.left == 0 {
+		return 0, io.EOF
+	}
+	n := min(len(p), r.left)
+	for i := range n {
+		p[i] = 'x'
+	}
+	r.left -= n
+	r.done += n
+	return n, nil
+}
+
+func (r *countingReader) read() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.done
 }
