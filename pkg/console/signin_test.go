@@ -135,3 +135,24 @@ func TestConsoleNeedsSignIn(t *testing.T) {
 		t.Fatalf("form without a session: %d\n%s", p.code, p.body)
 	}
 }
+
+// Signing in and out are in the audit log as the user who did it.
+func TestSignInAudited(t *testing.T) {
+	s := newStack(t, stackOptions{secure: true})
+	b := s.browser()
+	b.signIn("erin")
+	if p := b.form("/ui/signout"); p.code != http.StatusSeeOther {
+		t.Fatalf("sign out: %d", p.code)
+	}
+	seen := map[string]string{}
+	for _, ev := range s.audit.events(t) {
+		if ev.ResponseStatus != nil && ev.ResponseStatus.Code == http.StatusSeeOther {
+			seen[ev.RequestURI] = ev.User.Username
+		}
+	}
+	for _, path := range []string{"/ui/signin", "/ui/signout"} {
+		if seen[path] != "erin" {
+			t.Errorf("%s audited as %q, want erin (events %v)", path, seen[path], seen)
+		}
+	}
+}
