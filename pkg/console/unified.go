@@ -51,6 +51,7 @@ func parseUnified(text string, b *diffBudget) (out []diffLine, hidden int) {
 		}
 		b.lines--
 		b.bytes -= len(l)
+		l = visible(l)
 		switch {
 		case strings.HasPrefix(l, "@@"):
 			if m := hunkHeader.FindStringSubmatch(l); m != nil {
