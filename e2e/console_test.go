@@ -433,6 +433,15 @@ func TestConsole(t *testing.T) {
 		t.Logf("%d requests, all to the servers under test", len(reqs))
 	})
 
+	t.Run("no page breaks its Content-Security-Policy or throws", func(t *testing.T) {
+		for _, p := range browser.Problems() {
+			// The 4xx answers of the refused forms above are on purpose.
+			if !strings.HasPrefix(p, "error network: Failed to load resource: the server responded with a status of 4") {
+				t.Errorf("a page reported: %s", p)
+			}
+		}
+	})
+
 	// Last: this one visits the issuer, on purpose.
 	t.Run("OIDC sign-in at the issuer, with PKCE", func(t *testing.T) {
 		e.issuer.Login(authtest.Claims{Subject: "42", Email: "dana@example.com", Groups: []string{"editors"}}, "")
