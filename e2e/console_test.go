@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -462,5 +463,19 @@ func TestConsole(t *testing.T) {
 		if !dana.has(`a[href$="/new/clone"]`) {
 			t.Fatalf("dana (group oidc:editors) sees no clone action:\n%s", dana.text())
 		}
+
+		// A link on another site (127.0.0.1 is not localhost's site) opens
+		// the page signed in: the browser leaves the SameSite=Strict cookie
+		// out of that navigation, and the console opens it again itself.
+		elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, `<!DOCTYPE html><title>chat</title><a id="link" href="%s">the draft</a>`, atLocalhost+list+"/"+draft+"?file=Kptfile")
+		}))
+		defer elsewhere.Close()
+		dana.do(chromedp.Navigate(elsewhere.URL))
+		dana.click(`#link`)
+		dana.waitFor(`location.pathname === "` + list + "/" + draft + `" && document.querySelector(".who .user") !== null`)
+		dana.waitText(".who .user", "dana@example.com")
+		dana.open(list)
+		dana.waitText(".who .user", "dana@example.com")
 	})
 }

@@ -26,6 +26,7 @@ var funcs = template.FuncMap{
 	"nsURL":     nsURL,
 	"dict":      dict,
 	"refresh":   refreshAttr,
+	"reopen":    reopenAttr,
 	"visible":   visible,
 }
 
@@ -79,6 +80,16 @@ func dict(kv ...any) (map[string]any, error) {
 // URL): only paths safeReturn lets through, escaped.
 func refreshAttr(target string) template.HTMLAttr {
 	return template.HTMLAttr(`content="0;url=` + template.HTMLEscapeString(safeReturn(target)) + `"`)
+}
+
+// reopenAttr is the content attribute of a meta refresh that opens a
+// console address again (any page, the sign-in page too); anything else
+// opens the start page.
+func reopenAttr(target string) template.HTMLAttr {
+	if !strings.HasPrefix(target, Prefix) || strings.ContainsAny(target, "\\\r\n") {
+		target = Prefix
+	}
+	return template.HTMLAttr(`content="0;url=` + template.HTMLEscapeString(target) + `"`)
 }
 
 // revURL is the console path of a revision page, with an optional tail

@@ -156,3 +156,45 @@ func TestSignInAudited(t *testing.T) {
 		}
 	}
 }
+
+// A link to the console on another site (a chat message, a ticket) is a
+// cross-site navigation, on which the browser does not send the
+// SameSite=Strict session cookie. The console answers with a page that
+// opens the same address from itself (then the cookie goes), and sets no
+// cookie: before, it sent a signed-in user to sign in again, and its fresh
+// cookie replaced theirs, so any site could sign console users out.
+func TestCrossSiteLink(t *testing.T) {
+	s := newStack(t, stackOptions{secure: true})
+	f := seed(s, false)
+	crossSite := []string{"Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "navigate", "Sec-Fetch-Dest", "document"}
+	b := s.browser()
+	for _, tc := range []struct {
+		path, to string
+	}{
+		{path: rev(f.v1) + "?file=README.md", to: rev(f.v1) + "?file=README.md"},
+		{path: "/ui/signin?return=%2Fui%2Fnamespaces%2Fteam%2Frevisions", to: "/ui/signin?return=%2Fui%2Fnamespaces%2Fteam%2Frevisions"},
+		{path: "/ui/", to: "/ui/"},
+	} {
+		p := b.get(tc.path, crossSite...)
+		if p.code != http.StatusOK || !strings.Contains(p.body, `http-equiv="refresh" content="0;url=`+strings.ReplaceAll(tc.to, "&", "&amp;")+`"`) {
+			t.Errorf("GET %s from another site: %d\n%s", tc.path, p.code, p.body)
+		}
+		if c := p.header.Values("Set-Cookie"); len(c) > 0 {
+			t.Errorf("GET %s from another site sets %q", tc.path, c)
+		}
+	}
+	// The same links from the console itself, or typed, work as before.
+	if p := b.get(rev(f.v1), "Sec-Fetch-Site", "same-origin", "Sec-Fetch-Mode", "navigate"); p.code != http.StatusSeeOther {
+		t.Errorf("same-origin without a session: %d", p.code)
+	}
+	if p := b.get(rev(f.v1), "Sec-Fetch-Site", "none", "Sec-Fetch-Mode", "navigate"); p.code != http.StatusSeeOther {
+		t.Errorf("typed without a session: %d", p.code)
+	}
+	// Static files and the issuer's answer are not bounced.
+	if p := b.get("/ui/static/console.css", crossSite...); p.code != http.StatusOK || !strings.Contains(p.header.Get("Content-Type"), "css") {
+		t.Errorf("static file from another site: %d", p.code)
+	}
+	if p := b.get("/ui/oidc/callback?code=x&state=y", crossSite...); strings.Contains(p.body, `http-equiv="refresh"`) {
+		t.Errorf("the OIDC callback was bounced")
+	}
+}
