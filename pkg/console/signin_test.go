@@ -190,6 +190,23 @@ func TestCrossSiteLink(t *testing.T) {
 	if p := b.get(rev(f.v1), "Sec-Fetch-Site", "none", "Sec-Fetch-Mode", "navigate"); p.code != http.StatusSeeOther {
 		t.Errorf("typed without a session: %d", p.code)
 	}
+	// A form another site posts (refused: no session, no CSRF token) sets no
+	// cookie either, or any site could sign users out with one.
+	for _, path := range []string{rev(f.v1, "/lifecycle"), "/ui/signout", "/ui/signin"} {
+		req, _ := http.NewRequest("POST", s.srv.URL+path, strings.NewReader("action=propose&csrf=x&token=token-erin"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for i := 0; i+1 < len(crossSite); i += 2 {
+			req.Header.Set(crossSite[i], crossSite[i+1])
+		}
+		req.Header.Set("Origin", "https://elsewhere.example")
+		p := s.browser().do(req) // the browser leaves the Strict cookie out
+		if p.code < 400 {
+			t.Errorf("POST %s from another site: %d", path, p.code)
+		}
+		if c := p.header.Values("Set-Cookie"); len(c) > 0 {
+			t.Errorf("POST %s from another site sets %q", path, c)
+		}
+	}
 	// Static files and the issuer's answer are not bounced.
 	if p := b.get("/ui/static/console.css", crossSite...); p.code != http.StatusOK || !strings.Contains(p.header.Get("Content-Type"), "css") {
 		t.Errorf("static file from another site: %d", p.code)

@@ -49,9 +49,11 @@ func (c *Console) begin(w http.ResponseWriter, r *http.Request) *visit {
 }
 
 // save writes the session cookie when it changed. Call it before the
-// answer's header is written.
+// answer's header is written. A session nobody signed in to is not written
+// in answer to another site's request: the browser left the user's
+// SameSite=Strict cookie out of it, and would replace it with this one.
 func (v *visit) save() {
-	if !v.dirty {
+	if !v.dirty || (v.sess.Kind == "" && v.r.Header.Get("Sec-Fetch-Site") == "cross-site") {
 		return
 	}
 	val, err := v.c.seal.seal(v.c.cookies.session(), v.sess)
