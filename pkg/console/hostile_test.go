@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -63,6 +64,24 @@ func TestHostileFilesBounded(t *testing.T) {
 				t.Errorf("no %q in the page", tc.want)
 			}
 		})
+	}
+}
+
+// A package of thousands of small resources lists the first thousand: the
+// page of 36,000 took seconds to make, again on every live update.
+func TestResourcesListBounded(t *testing.T) {
+	s := newStack(t, stackOptions{secure: true})
+	f := seed(s, false)
+	files := s.files(f.draft)
+	for i := range 10 {
+		files[fmt.Sprintf("many/%d.yaml", i)] = strings.Repeat("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n", 300)
+	}
+	s.setFiles(f.draft, files)
+	b := s.browser()
+	b.signIn("victor")
+	p := b.get(rev(f.draft))
+	if rows := strings.Count(p.body, "<td>ConfigMap</td>"); p.code != http.StatusOK || rows > 1000 || rows < 990 || !strings.Contains(p.body, "Only the first 1000 resources are listed") {
+		t.Fatalf("%d, %d rows", p.code, rows)
 	}
 }
 
