@@ -207,3 +207,61 @@ func TestInvisibleCharactersShown(t *testing.T) {
 		t.Errorf("the editor does not keep the file as it is:\n%s", p.body)
 	}
 }
+
+// Every answer of the console carries its security headers, the odd ones
+// too: redirects, refusals, errors, a form too large, a live page's empty
+// answer, static files.
+func TestHeadersOnEveryAnswer(t *testing.T) {
+	s := newStack(t, stackOptions{secure: true, liveWait: time.Second})
+	f := seed(s, false)
+	b := s.browser()
+	stranger := s.browser()
+	b.signIn("victor")
+	big := url.Values{"csrf": {b.csrf()}, "content": {strings.Repeat("x", 9<<20)}}
+	for _, tc := range []struct {
+		name string
+		do   func() page
+	}{
+		{"redirect of /ui", func() page { return b.get("/ui") }},
+		{"redirect to sign in", func() page { return stranger.get(rev(f.v1)) }},
+		{"not found", func() page { return b.get("/ui/nope") }},
+		{"unclean path", func() page { return b.get("/ui/namespaces/../x") }},
+		{"other method", func() page { return b.do(mustRequest("DELETE", s.srv.URL+rev(f.v1))) }},
+		{"refused form", func() page { return b.post(rev(f.v1, "/lifecycle"), url.Values{"action": {"propose"}}) }},
+		{"stranger's form", func() page { return stranger.post(rev(f.v1, "/lifecycle"), url.Values{"action": {"propose"}}) }},
+		{"form too large", func() page { return b.post(rev(f.draft, "/edit"), big) }},
+		{"live, nothing changed", func() page { return b.get(rev(f.v1)+"?wait="+s.get(f.v1).ResourceVersion, "HX-Request", "true") }},
+		{"live, no right to watch", func() page { return b.get("/ui/namespaces/other/revisions?wait=1", "HX-Request", "true") }},
+		{"link from another site", func() page {
+			return stranger.get(rev(f.v1), "Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "navigate")
+		}},
+		{"static", func() page { return b.get("/ui/static/htmx.min.js") }},
+		{"static missing", func() page { return b.get("/ui/static/nope.js") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := tc.do()
+			want := map[string]string{
+				"Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+				"X-Content-Type-Options":  "nosniff",
+				"X-Frame-Options":         "DENY",
+				"Referrer-Policy":         "same-origin",
+			}
+			if !strings.HasPrefix(tc.name, "static") {
+				want["Cache-Control"] = "no-store"
+			}
+			for k, v := range want {
+				if got := p.header.Get(k); got != v {
+					t.Errorf("%d: %s %q, want %q", p.code, k, got, v)
+				}
+			}
+		})
+	}
+}
+
+func mustRequest(method, u string) *http.Request {
+	req, err := http.NewRequest(method, u, nil)
+	if err != nil {
+		panic(err)
+	}
+	return req
+}
