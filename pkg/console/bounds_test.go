@@ -61,3 +61,15 @@ func TestExcerptBounded(t *testing.T) {
 		t.Errorf("the excerpt is not numbered from its line: %.500s", out)
 	}
 }
+
+// A text that ran out of its budget is shown plain at once the next time
+// (every viewer, every live update), not after another second.
+func TestSlowTextRemembered(t *testing.T) {
+	text := strings.Repeat("- [", 16<<10/3) + "unique to this test"
+	highlight("bad.yaml", text)
+	start := time.Now()
+	out := string(highlight("bad.yaml", text))
+	if d := time.Since(start); d > 200*time.Millisecond || !strings.HasPrefix(out, `<pre class="plain">`) {
+		t.Fatalf("shown again after %s: %.100s", d, out)
+	}
+}

@@ -2,10 +2,12 @@ package console
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"html/template"
 	"io"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -125,8 +127,18 @@ func render(name, text string, o hlOptions) template.HTML {
 	if len(text) > maxHighlightBytes || strings.Count(text, "\n") >= maxHighlightLines {
 		return plain(text)
 	}
-	toks, ok := tokenise(lexerFor(name), text, highlightBudget)
+	lexer := lexerFor(name)
+	h := sha256.New()
+	io.WriteString(h, lexer.Config().Name+"\x00")
+	io.WriteString(h, text)
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	if slowTexts.has(sum) {
+		return plain(text)
+	}
+	toks, ok := tokenise(lexer, text, highlightBudget)
 	if !ok {
+		slowTexts.add(sum)
 		return plain(text)
 	}
 	var b bytes.Buffer
@@ -156,6 +168,41 @@ func tokenise(lexer chroma.Lexer, text string, budget time.Duration) (toks []chr
 		toks = append(toks, t)
 	}
 	return toks, true
+}
+
+// slowTexts remembers texts whose lexing ran out of its budget, so that
+// showing one again (every viewer, every live update) costs a hash, not
+// another second.
+var slowTexts = &textSet{max: 1024}
+
+// textSet is a bounded set of text digests; when full it forgets one at
+// random.
+type textSet struct {
+	mu  sync.Mutex
+	max int
+	m   map[[sha256.Size]byte]struct{}
+}
+
+func (s *textSet) has(k [sha256.Size]byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.m[k]
+	return ok
+}
+
+func (s *textSet) add(k [sha256.Size]byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[[sha256.Size]byte]struct{}{}
+	}
+	if len(s.m) >= s.max {
+		for old := range s.m {
+			delete(s.m, old)
+			break
+		}
+	}
+	s.m[k] = struct{}{}
 }
 
 // plain shows text escaped, without highlighting, and only its first
