@@ -125,7 +125,8 @@ func safeReturn(s string) string {
 		strings.HasPrefix(clean, Prefix+"signin") || strings.HasPrefix(clean, Prefix+"oidc/") {
 		return Prefix
 	}
-	return u.RequestURI()
+	// From the decoded path: "/ui%2F..." is no console path to the router.
+	return (&url.URL{Path: u.Path, RawQuery: u.RawQuery}).RequestURI()
 }
 
 // withDone adds ?done=what to a console path, for the notice.
