@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -433,6 +434,15 @@ func TestConsole(t *testing.T) {
 		t.Logf("%d requests, all to the servers under test", len(reqs))
 	})
 
+	t.Run("no page breaks its Content-Security-Policy or throws", func(t *testing.T) {
+		for _, p := range browser.Problems() {
+			// The 4xx answers of the refused forms above are on purpose.
+			if !strings.HasPrefix(p, "error network: Failed to load resource: the server responded with a status of 4") {
+				t.Errorf("a page reported: %s", p)
+			}
+		}
+	})
+
 	// Last: this one visits the issuer, on purpose.
 	t.Run("OIDC sign-in at the issuer, with PKCE", func(t *testing.T) {
 		e.issuer.Login(authtest.Claims{Subject: "42", Email: "dana@example.com", Groups: []string{"editors"}}, "")
@@ -453,5 +463,19 @@ func TestConsole(t *testing.T) {
 		if !dana.has(`a[href$="/new/clone"]`) {
 			t.Fatalf("dana (group oidc:editors) sees no clone action:\n%s", dana.text())
 		}
+
+		// A link on another site (127.0.0.1 is not localhost's site) opens
+		// the page signed in: the browser leaves the SameSite=Strict cookie
+		// out of that navigation, and the console opens it again itself.
+		elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, `<!DOCTYPE html><title>chat</title><a id="link" href="%s">the draft</a>`, atLocalhost+list+"/"+draft+"?file=Kptfile")
+		}))
+		defer elsewhere.Close()
+		dana.do(chromedp.Navigate(elsewhere.URL))
+		dana.click(`#link`)
+		dana.waitFor(`location.pathname === "` + list + "/" + draft + `" && document.querySelector(".who .user") !== null`)
+		dana.waitText(".who .user", "dana@example.com")
+		dana.open(list)
+		dana.waitText(".who .user", "dana@example.com")
 	})
 }

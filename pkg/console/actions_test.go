@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	configapi "pkgserver.dev/pkgserver/api/config/v1alpha1"
 	pkgapi "pkgserver.dev/pkgserver/api/pkg/v1alpha1"
 )
 
@@ -237,5 +240,122 @@ func TestCreate(t *testing.T) {
 				t.Fatalf("no %q in\n%s", tc.want, p.body)
 			}
 		})
+	}
+}
+
+// Every action of the console, posted by a user without its right (the
+// buttons are hidden, the forms still postable), is refused by the API as
+// that user, audited, and changes nothing; so is any action in a namespace
+// where the user has no role.
+func TestEveryActionNeedsItsRight(t *testing.T) {
+	s := newStack(t, stackOptions{secure: true})
+	f := seed(s, true) // v1, v2 published; the clone has an upgrade; a draft
+	proposed := s.draft(pkgapi.PackageRevID{Target: "catalog", Repository: "blueprints", Realm: "apps", Package: "web", Workspace: "fourth"},
+		pkgapi.Task{Type: pkgapi.TaskTypeEdit, Edit: &pkgapi.EditTask{Source: pkgapi.UpstreamRef{Name: f.v2}}})
+	s.move(proposed, pkgapi.LifecycleProposed, false)
+	s.move(f.v1, pkgapi.LifecycleDeletionProposed, true)
+	const otherNS = "elsewhere"
+	otherPath := "/apis/pkg.pkgserver.dev/v1alpha1/namespaces/" + otherNS
+	s.api("POST", "/apis/config.pkg.pkgserver.dev/v1alpha1/namespaces/"+otherNS+"/repositories", configapi.Repository{
+		TypeMeta: metaType(configapi.SchemeGroupVersion.String(), configapi.RepositoryKind), ObjectMeta: metav1.ObjectMeta{Name: "blueprints", Namespace: otherNS},
+		Spec: configapi.RepositorySpec{Type: "oci"}}, nil)
+	var other pkgapi.PackageRevision
+	s.api("POST", otherPath+"/packagerevisions", pkgapi.PackageRevision{
+		TypeMeta: metaType(pkgapi.SchemeGroupVersion.String(), pkgapi.PackageRevisionKind),
+		Spec: pkgapi.PackageRevisionSpec{PackageRevID: pkgapi.PackageRevID{Target: "catalog", Repository: "blueprints", Package: "web", Workspace: "w"},
+			Tasks: []pkgapi.Task{{Type: pkgapi.TaskTypeInit, Init: &pkgapi.InitTask{}}}},
+	}, &other)
+
+	// state is every object's resourceVersion, in both namespaces.
+	state := func() map[string]string {
+		out := map[string]string{}
+		for _, p := range []string{pkgPath + "/packagerevisions", otherPath + "/packagerevisions", repoPath,
+			"/apis/config.pkg.pkgserver.dev/v1alpha1/namespaces/" + otherNS + "/repositories"} {
+			var l metav1.PartialObjectMetadataList
+			s.api("GET", p, nil, &l)
+			for _, o := range l.Items {
+				out[o.Namespace+"/"+o.Name] = o.ResourceVersion
+			}
+		}
+		return out
+	}
+	before := state()
+	rvOf := func(ns, name string) string {
+		var pr pkgapi.PackageRevision
+		s.api("GET", "/apis/pkg.pkgserver.dev/v1alpha1/namespaces/"+ns+"/packagerevisions/"+name, nil, &pr)
+		return pr.ResourceVersion
+	}
+	lc := func(name, action string) []string {
+		return []string{"/lifecycle", name, "action", action, "confirmed", "yes", "rv", rvOf(testNS, name)}
+	}
+	type post struct {
+		user string
+		path []string // tail, revision, then form fields
+	}
+	var posts []post
+	for _, p := range [][]string{
+		lc(f.draft, "propose"), lc(proposed, "withdraw"), lc(proposed, "approve"), lc(proposed, "reject"),
+		lc(f.v2, "propose-deletion"), lc(f.v1, "keep"), lc(f.draft, "delete"),
+		{"/edit", f.draft, "path", "Kptfile", "original", "Kptfile", "content", "x: 1\n", "rv", s.get(f.draft).ResourceVersion},
+		{"/remove", f.draft, "path", "Kptfile", "confirmed", "yes", "rv", s.get(f.draft).ResourceVersion},
+		{"/new/clone", f.v2, "repository", "sites", "target", "us", "package", "web", "workspace", "x"},
+		{"/new/edit", f.v2, "workspace", "x"},
+		{"/new/upgrade", f.clone, "workspace", "x", "strategy", "resource-merge"},
+		{"refresh", "blueprints"},
+	} {
+		posts = append(posts, post{user: "victor", path: p})
+	}
+	for _, p := range [][]string{lc(proposed, "approve"), lc(proposed, "reject"), lc(f.v2, "propose-deletion"), lc(f.v1, "keep")} {
+		posts = append(posts, post{user: "erin", path: p})
+	}
+	for _, user := range []string{"victor", "erin", "alice"} {
+		for _, a := range []string{"propose", "delete"} {
+			posts = append(posts, post{user: user, path: []string{"/lifecycle", other.Name, "action", a, "confirmed", "yes", "rv", other.ResourceVersion, "ns", otherNS}})
+		}
+		posts = append(posts, post{user: user, path: []string{"/edit", other.Name, "path", "a.yaml", "content", "x: 1\n", "rv", other.ResourceVersion, "ns", otherNS}})
+	}
+	for _, p := range posts {
+		name := p.user + " " + strings.Join(p.path[:2], " ")
+		if len(p.path) > 3 && p.path[2] == "action" {
+			name += " " + p.path[3]
+		}
+		t.Run(name, func(t *testing.T) {
+			b := s.browser()
+			b.signIn(p.user)
+			kv := p.path[2:]
+			ns := testNS
+			if n := len(kv); n >= 2 && kv[n-2] == "ns" {
+				ns, kv = kv[n-1], kv[:n-2]
+			}
+			path := "/ui/namespaces/" + ns + "/revisions/" + p.path[1] + p.path[0]
+			if p.path[0] == "refresh" {
+				path = "/ui/namespaces/" + ns + "/repositories/" + p.path[1] + "/refresh"
+			}
+			pg := b.form(path, kv...)
+			if pg.code != http.StatusForbidden {
+				t.Fatalf("%d, want 403\n%s", pg.code, pg.body)
+			}
+			if !strings.Contains(pg.body, `User &#34;`+p.user+`&#34; cannot`) {
+				t.Errorf("the refusal does not name the user and the right:\n%s", pg.body)
+			}
+		})
+	}
+	after := state()
+	for k, v := range before {
+		if after[k] != v {
+			t.Errorf("%s changed: resourceVersion %s -> %s", k, v, after[k])
+		}
+	}
+	if len(after) != len(before) {
+		t.Errorf("%d objects before, %d after", len(before), len(after))
+	}
+	refused := map[string]int{}
+	for _, ev := range s.audit.events(t) {
+		if ev.ResponseStatus != nil && ev.ResponseStatus.Code == http.StatusForbidden && strings.HasPrefix(ev.UserAgent, "pkgserver-console") {
+			refused[ev.User.Username]++
+		}
+	}
+	if refused["victor"] < 13 || refused["erin"] < 4 || refused["alice"] < 3 {
+		t.Errorf("refusals in the audit log by user: %v", refused)
 	}
 }

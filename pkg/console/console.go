@@ -7,6 +7,8 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"path"
 	"strings"
 	"time"
 
@@ -123,7 +125,42 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, Prefix, http.StatusMovedPermanently)
 		return
 	}
+	if to, ok := crossSiteArrival(r); ok {
+		c.bounce(w, r, to)
+		return
+	}
 	c.mux.ServeHTTP(w, r)
+}
+
+// crossSiteArrival reports whether r is a browser opening a console page
+// from a link on another site, and the page's address. Browsers do not send
+// SameSite=Strict cookies on such a navigation, so the session is missing
+// even when the user is signed in. The issuer's answer (the OIDC callback)
+// and the static files are not pages to bounce.
+func crossSiteArrival(r *http.Request) (string, bool) {
+	h := r.Header
+	if r.Method != http.MethodGet || h.Get("Sec-Fetch-Site") != "cross-site" || h.Get("Sec-Fetch-Mode") != "navigate" {
+		return "", false
+	}
+	p := path.Clean(r.URL.Path)
+	if p == Prefix+"oidc/callback" || strings.HasPrefix(p, Prefix+"static/") || !strings.HasPrefix(p+"/", Prefix) {
+		return "", false
+	}
+	if p+"/" == Prefix || strings.HasSuffix(r.URL.Path, "/") {
+		p += "/"
+	}
+	return (&url.URL{Path: p, RawQuery: r.URL.Query().Encode()}).RequestURI(), true
+}
+
+// bounce answers a cross-site arrival with a page that opens the same
+// address from the console itself, so the session cookie goes with it. It
+// sets no cookie: a fresh session's would replace the user's.
+func (c *Console) bounce(w http.ResponseWriter, r *http.Request, to string) {
+	v := &visit{c: c, w: w, r: r, sess: c.seal.newSession()}
+	if err := c.renderTemplate(v, http.StatusOK, "continue", "layout", v.newPage("Opening the console", "", to)); err != nil {
+		c.log.Error("rendering a console page", "err", err)
+		http.Error(w, "Opening the console failed.", http.StatusInternalServerError)
+	}
 }
 
 // routes registers every page. Pages that show data need an identity;

@@ -11,6 +11,8 @@ type fileDiffView struct {
 	pkgapi.FileDiff
 	Lines []diffLine
 	Rows  []sideRow
+	// Hidden lines of the diff are past what the page shows.
+	Hidden int
 }
 
 // againstOption is a revision the diff can compare with.
@@ -41,9 +43,10 @@ func (c *Console) diff(v *visit) error {
 	if d.Diff, err = v.api.diff(ctx, ns, name, d.Against); err != nil {
 		return err
 	}
+	budget := newDiffBudget()
 	for _, f := range d.Diff.Files {
-		lines := parseUnified(f.Unified)
-		d.Files = append(d.Files, fileDiffView{FileDiff: f, Lines: lines, Rows: sideBySide(lines)})
+		lines, hidden := parseUnified(f.Unified, budget)
+		d.Files = append(d.Files, fileDiffView{FileDiff: f, Lines: lines, Rows: sideBySide(lines), Hidden: hidden})
 	}
 	d.Options = againstOptions(v, pr)
 	return c.render(v, http.StatusOK, "diff", v.newPage("Diff of "+name, "revisions", d))

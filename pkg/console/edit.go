@@ -27,6 +27,8 @@ type editData struct {
 	Preview template.HTML
 	// Conflict: the draft changed since the editor was opened.
 	Conflict bool
+	// Failed: the save failed for another reason (Others says which).
+	Failed bool
 }
 
 func (c *Console) editPage(v *visit) error {
@@ -59,7 +61,7 @@ func (c *Console) edit(v *visit) error {
 	ctx := v.r.Context()
 	prr, err := v.api.resources(ctx, ns, name)
 	if err != nil {
-		return err
+		return c.editFailed(v, d, err)
 	}
 	if prr.ResourceVersion != d.RV {
 		d.Conflict = true
@@ -95,8 +97,27 @@ func (c *Console) edit(v *visit) error {
 		d.Others = others
 		return c.renderEdit(v, d, http.StatusUnprocessableEntity)
 	}
-	return err
+	return c.editFailed(v, d, err)
 }
+
+// editFailed shows the editor again with the text and why it was not
+// saved (the draft was deleted, the user may not save, the registry is
+// down): what the user typed is never lost to an error page.
+func (c *Console) editFailed(v *visit, d editData, err error) error {
+	if errors.Is(err, errdef.ErrUnauthorized) {
+		return err
+	}
+	code := codeOf(err)
+	if code >= http.StatusInternalServerError {
+		c.log.Error("console request failed", "method", v.r.Method, "path", v.r.URL.Path, "err", err)
+	}
+	d.Failed = true
+	d.Others = append(d.Others, "Nothing was saved: "+err.Error())
+	return c.renderEdit(v, d, code)
+}
+
+// maxExcerpts bounds the problems shown with the lines around them.
+const maxExcerpts = 10
 
 // renderEdit shows the editor again with what was submitted.
 func (c *Console) renderEdit(v *visit, d editData, code int) error {
@@ -104,7 +125,9 @@ func (c *Console) renderEdit(v *visit, d editData, code int) error {
 	for i, p := range d.Problems {
 		if p.Line > 0 {
 			marked = append(marked, p.Line)
-			d.Problems[i].Excerpt = excerpt(d.Path, d.Content, p.Line)
+			if i < maxExcerpts {
+				d.Problems[i].Excerpt = excerpt(d.Path, d.Content, p.Line)
+			}
 		}
 	}
 	if krm.ValidatePath(d.Path) == nil {

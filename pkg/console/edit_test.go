@@ -48,6 +48,9 @@ func TestEdit(t *testing.T) {
 			want: []string{`<a href="#L6">line 6</a>`, "invalid YAML", `class="hl-line hl-hl"`, "replicas: [3"}},
 		{name: "missing name", path: "deploy/cm.yaml", content: noName, code: http.StatusUnprocessableEntity, want: []string{"metadata.name", "line "}},
 		{name: "bad path", path: "../escape.yaml", content: "x: 1\n", code: http.StatusUnprocessableEntity, want: []string{"escape.yaml"}},
+		{name: "absolute path", path: "/etc/passwd", content: "x\n", code: http.StatusUnprocessableEntity, want: []string{"relative"}},
+		{name: "NUL in the path", path: "a\x00.yaml", content: "x: 1\n", code: http.StatusUnprocessableEntity, want: []string{"NUL"}},
+		{name: "backslashes", path: `..\..\x.yaml`, content: "x: 1\n", code: http.StatusUnprocessableEntity, want: []string{"separator"}},
 		{name: "no path", path: " ", content: "x\n", code: http.StatusUnprocessableEntity, want: []string{"needs a path"}},
 		{name: "hostile content is escaped", path: "bad.yaml", content: "</textarea><script>alert(1)</script>: [\n", code: http.StatusUnprocessableEntity,
 			want: []string{"&lt;/textarea&gt;&lt;script&gt;alert(1)"}},
@@ -122,4 +125,39 @@ func TestEdit(t *testing.T) {
 			t.Fatalf("%d\n%s", p.code, p.body)
 		}
 	})
+}
+
+// Whatever stops a save, the editor comes back with the text the user
+// typed: a draft deleted meanwhile, a user who may not save.
+func TestEditKeepsTextWhenSaveFails(t *testing.T) {
+	s := newStack(t, stackOptions{secure: true})
+	f := seed(s, false)
+	const text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: typed-for-an-hour\n"
+	for _, tc := range []struct {
+		name, user string
+		before     func(name string)
+		code       int
+		want       string
+	}{
+		{name: "draft deleted meanwhile", user: "erin", before: func(name string) {
+			s.api("DELETE", pkgPath+"/packagerevisions/"+name, nil, nil)
+		}, code: http.StatusNotFound, want: "not found"},
+		{name: "may not save", user: "victor", code: http.StatusForbidden, want: "cannot update"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := s.draft(pkgapi.PackageRevID{Target: "catalog", Repository: "blueprints", Realm: "apps", Package: "web", Workspace: "w-" + tc.user},
+				pkgapi.Task{Type: pkgapi.TaskTypeEdit, Edit: &pkgapi.EditTask{Source: pkgapi.UpstreamRef{Name: f.v1}}})
+			b := s.browser()
+			b.signIn(tc.user)
+			rv := editorRV(t, b, name, "Kptfile")
+			if tc.before != nil {
+				tc.before(name)
+			}
+			p := b.form(rev(name, "/edit"), "path", "cm.yaml", "rv", rv, "content", text)
+			if p.code != tc.code || !strings.Contains(p.body, "name: typed-for-an-hour") || !strings.Contains(p.body, tc.want) ||
+				!strings.Contains(p.body, "<textarea") {
+				t.Fatalf("%d, want %d with the text and %q:\n%s", p.code, tc.code, tc.want, p.body)
+			}
+		})
+	}
 }

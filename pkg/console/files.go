@@ -76,12 +76,16 @@ type krmResource struct {
 	Line                              int
 }
 
-// resourcesOf lists the KRM objects of a package's YAML files, in path
-// order. The files passed the API's YAML limits; they are read through
-// the same bounded decoder anyway, and a file that does not parse is
-// left out (its page shows it as text).
-func resourcesOf(files map[string]string) []krmResource {
-	var out []krmResource
+// maxResources bounds the resources a revision page lists (and reads the
+// files for): a package of thousands of small documents made a page of
+// seconds, again on every live update.
+const maxResources = 1000
+
+// resourcesOf lists the first max KRM objects of a package's YAML files, in
+// path order; more says there are others. The files passed the API's YAML
+// limits; they are read through the same bounded decoder anyway, and a
+// file that does not parse is left out (its page shows it as text).
+func resourcesOf(files map[string]string, max int) (out []krmResource, more bool) {
 	for _, p := range slices.Sorted(maps.Keys(files)) {
 		if !isYAML(p) {
 			continue
@@ -102,11 +106,14 @@ func resourcesOf(files map[string]string) []krmResource {
 			if doc.Decode(&obj) != nil || obj.Kind == "" {
 				continue
 			}
+			if len(out) == max {
+				return out, true
+			}
 			out = append(out, krmResource{APIVersion: obj.APIVersion, Kind: obj.Kind, Name: obj.Metadata.Name,
 				Namespace: obj.Metadata.Namespace, Path: p, Line: docLine(doc)})
 		}
 	}
-	return out
+	return out, false
 }
 
 // docLine is the first line of a document's content.

@@ -6,12 +6,14 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // funcs are the helpers templates use; none of them returns unescaped
 // HTML built from data except highlight, whose tokens chroma escapes.
+// Names and text of files, resources and diffs go through visible.
 var funcs = template.FuncMap{
 	"static":    staticURL,
 	"highlight": highlight,
@@ -24,6 +26,36 @@ var funcs = template.FuncMap{
 	"nsURL":     nsURL,
 	"dict":      dict,
 	"refresh":   refreshAttr,
+	"reopen":    reopenAttr,
+	"visible":   visible,
+}
+
+// visible shows the characters that change how text reads without being
+// seen, each as ⟨U+XXXX⟩: bidirectional controls (the "Trojan Source"
+// trick, which makes a reviewer read a line other than the one that is
+// there), zero-width and other format characters, control characters, and
+// line separators that are not newlines. Tabs and line ends stay.
+func visible(s string) string {
+	if !strings.ContainsFunc(s, invisible) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if invisible(r) {
+			fmt.Fprintf(&b, "⟨U+%04X⟩", r)
+		} else {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func invisible(r rune) bool {
+	switch r {
+	case '\t', '\n', '\r':
+		return false
+	}
+	return unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp)
 }
 
 // dict makes a map of key, value pairs, to pass several values to a
@@ -48,6 +80,16 @@ func dict(kv ...any) (map[string]any, error) {
 // URL): only paths safeReturn lets through, escaped.
 func refreshAttr(target string) template.HTMLAttr {
 	return template.HTMLAttr(`content="0;url=` + template.HTMLEscapeString(safeReturn(target)) + `"`)
+}
+
+// reopenAttr is the content attribute of a meta refresh that opens a
+// console address again (any page, the sign-in page too); anything else
+// opens the start page.
+func reopenAttr(target string) template.HTMLAttr {
+	if !strings.HasPrefix(target, Prefix) || strings.ContainsAny(target, "\\\r\n") {
+		target = Prefix
+	}
+	return template.HTMLAttr(`content="0;url=` + template.HTMLEscapeString(target) + `"`)
 }
 
 // revURL is the console path of a revision page, with an optional tail

@@ -182,9 +182,13 @@ func (c *Console) oidcCallback(v *visit) error {
 		c.log.Info("OIDC ID token refused", "err", err)
 		return c.oidcFailed(v, "the issuer's ID token is not valid for this sign-in")
 	}
-	if _, err := c.tokenUser(ctx, raw); err != nil {
+	u, err := c.tokenUser(ctx, raw)
+	if err != nil {
 		c.log.Info("OIDC ID token not accepted by the API's authenticator", "err", err)
 		return c.oidcFailed(v, "the ID token is not accepted by this server")
+	}
+	if ev := audit.EventFrom(ctx); ev != nil {
+		ev.User = audit.UserInfo(u)
 	}
 	v.sess = c.seal.newSession()
 	v.sess.Kind, v.sess.Token, v.sess.Refresh, v.dirty = "oidc", raw, tok.RefreshToken, true

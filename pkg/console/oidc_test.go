@@ -144,3 +144,42 @@ func TestOIDCClientSecret(t *testing.T) {
 		t.Fatalf("with a wrong secret: %d\n%s", p.code, p.body)
 	}
 }
+
+// The issuer's answer is good once, in the browser that started the
+// sign-in: replayed, or carried to another browser (login CSRF: an
+// attacker's own code in a victim's browser), it signs nobody in and no
+// code is exchanged.
+func TestOIDCCallbackReplay(t *testing.T) {
+	s, iss := oidcStack(t, "")
+	iss.Login(authtest.Claims{Subject: "1", Email: "dana@example.com"}, "")
+	b := s.browser()
+	p := b.get("/ui/oidc/login?return=/ui/")
+	auth, _ := url.Parse(p.header.Get("Location"))
+	client := iss.Server.Client()
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := client.Get(auth.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	back, _ := url.Parse(resp.Header.Get("Location"))
+
+	// Another browser (the victim's), with a sign-in of its own under way.
+	victim := s.browser()
+	victim.get("/ui/oidc/login")
+	if p := victim.get(back.RequestURI()); p.code != http.StatusUnauthorized || !strings.Contains(p.body, "does not belong to this sign-in") {
+		t.Fatalf("the attacker's answer in the victim's browser: %d\n%s", p.code, p.body)
+	}
+	if p := b.get(back.RequestURI()); p.code != http.StatusOK {
+		t.Fatalf("the answer in its own browser: %d\n%s", p.code, p.body)
+	}
+	if p := b.get(back.RequestURI()); p.code != http.StatusUnauthorized || !strings.Contains(p.body, "did not start here") {
+		t.Fatalf("the answer replayed: %d\n%s", p.code, p.body)
+	}
+	if exchanges, _ := iss.Counts(); exchanges != 1 {
+		t.Fatalf("%d codes exchanged, want 1", exchanges)
+	}
+	if p := victim.get("/ui/namespaces/team/revisions"); p.code != http.StatusSeeOther {
+		t.Fatalf("the victim is signed in: %d", p.code)
+	}
+}

@@ -45,8 +45,10 @@ type revisionData struct {
 	File       string
 	FileHTML   template.HTML
 	Resources  []krmResource
-	Actions    actions
-	Snippets   []snippet
+	// MoreResources: the package has more than the page lists.
+	MoreResources bool
+	Actions       actions
+	Snippets      []snippet
 }
 
 func (c *Console) revision(v *visit) error {
@@ -80,7 +82,7 @@ func (c *Console) revision(v *visit) error {
 		if d.File != "" {
 			d.FileHTML = highlight(d.File, files[d.File])
 		}
-		d.Resources = resourcesOf(files)
+		d.Resources, d.MoreResources = resourcesOf(files, maxResources)
 	case errors.Is(err, errdef.ErrForbidden):
 		d.FilesError = "You may not read the files of this revision."
 	default:

@@ -35,9 +35,6 @@ func (c *Console) signInPage(v *visit) error {
 	if v.user != nil && v.mayUseConsole() {
 		d.As = v.user.GetName()
 	}
-	if e := q.Get("error"); e != "" {
-		d.Error = "The sign-in with the identity provider failed: " + e
-	}
 	return c.render(v, http.StatusOK, "signin", v.newPage("Sign in", "", d))
 }
 
@@ -50,13 +47,17 @@ func (c *Console) signIn(v *visit) error {
 		return fmt.Errorf("%w: this server takes no tokens", errdef.ErrNotFound)
 	}
 	tok := strings.TrimSpace(v.r.PostForm.Get("token"))
-	if _, err := c.tokenUser(v.r.Context(), tok); err != nil {
+	u, err := c.tokenUser(v.r.Context(), tok)
+	if err != nil {
 		c.log.Info("console sign-in refused", "remote", v.r.RemoteAddr, "err", err)
 		if ev := audit.EventFrom(v.r.Context()); ev != nil {
 			audit.Annotate(ev, audit.AnnotationReason, "console sign-in: the token was not accepted")
 		}
 		d := signInData{Return: ret, Token: true, OIDC: c.oidc != nil, Error: "The token was not accepted."}
 		return c.render(v, http.StatusUnauthorized, "signin", v.newPage("Sign in", "", d))
+	}
+	if ev := audit.EventFrom(v.r.Context()); ev != nil {
+		ev.User = audit.UserInfo(u)
 	}
 	// A new session ID: nothing from before the sign-in carries over.
 	v.sess = c.seal.newSession()
@@ -70,6 +71,7 @@ func (c *Console) signIn(v *visit) error {
 }
 
 func (c *Console) signOut(v *visit) error {
+	v.identify() // for the audit log: who signed out
 	v.sess, v.dirty = c.seal.newSession(), true
 	if c.canSignIn() {
 		return v.redirect(Prefix + "signin?done=signedout")
@@ -123,7 +125,8 @@ func safeReturn(s string) string {
 		strings.HasPrefix(clean, Prefix+"signin") || strings.HasPrefix(clean, Prefix+"oidc/") {
 		return Prefix
 	}
-	return u.RequestURI()
+	// From the decoded path: "/ui%2F..." is no console path to the router.
+	return (&url.URL{Path: u.Path, RawQuery: u.RawQuery}).RequestURI()
 }
 
 // withDone adds ?done=what to a console path, for the notice.

@@ -135,3 +135,83 @@ func TestConsoleNeedsSignIn(t *testing.T) {
 		t.Fatalf("form without a session: %d\n%s", p.code, p.body)
 	}
 }
+
+// Signing in and out are in the audit log as the user who did it.
+func TestSignInAudited(t *testing.T) {
+	s := newStack(t, stackOptions{secure: true})
+	b := s.browser()
+	b.signIn("erin")
+	if p := b.form("/ui/signout"); p.code != http.StatusSeeOther {
+		t.Fatalf("sign out: %d", p.code)
+	}
+	seen := map[string]string{}
+	for _, ev := range s.audit.events(t) {
+		if ev.ResponseStatus != nil && ev.ResponseStatus.Code == http.StatusSeeOther {
+			seen[ev.RequestURI] = ev.User.Username
+		}
+	}
+	for _, path := range []string{"/ui/signin", "/ui/signout"} {
+		if seen[path] != "erin" {
+			t.Errorf("%s audited as %q, want erin (events %v)", path, seen[path], seen)
+		}
+	}
+}
+
+// A link to the console on another site (a chat message, a ticket) is a
+// cross-site navigation, on which the browser does not send the
+// SameSite=Strict session cookie. The console answers with a page that
+// opens the same address from itself (then the cookie goes), and sets no
+// cookie: before, it sent a signed-in user to sign in again, and its fresh
+// cookie replaced theirs, so any site could sign console users out.
+func TestCrossSiteLink(t *testing.T) {
+	s := newStack(t, stackOptions{secure: true})
+	f := seed(s, false)
+	crossSite := []string{"Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "navigate", "Sec-Fetch-Dest", "document"}
+	b := s.browser()
+	for _, tc := range []struct {
+		path, to string
+	}{
+		{path: rev(f.v1) + "?file=README.md", to: rev(f.v1) + "?file=README.md"},
+		{path: "/ui/signin?return=%2Fui%2Fnamespaces%2Fteam%2Frevisions", to: "/ui/signin?return=%2Fui%2Fnamespaces%2Fteam%2Frevisions"},
+		{path: "/ui/", to: "/ui/"},
+	} {
+		p := b.get(tc.path, crossSite...)
+		if p.code != http.StatusOK || !strings.Contains(p.body, `http-equiv="refresh" content="0;url=`+strings.ReplaceAll(tc.to, "&", "&amp;")+`"`) {
+			t.Errorf("GET %s from another site: %d\n%s", tc.path, p.code, p.body)
+		}
+		if c := p.header.Values("Set-Cookie"); len(c) > 0 {
+			t.Errorf("GET %s from another site sets %q", tc.path, c)
+		}
+	}
+	// The same links from the console itself, or typed, work as before.
+	if p := b.get(rev(f.v1), "Sec-Fetch-Site", "same-origin", "Sec-Fetch-Mode", "navigate"); p.code != http.StatusSeeOther {
+		t.Errorf("same-origin without a session: %d", p.code)
+	}
+	if p := b.get(rev(f.v1), "Sec-Fetch-Site", "none", "Sec-Fetch-Mode", "navigate"); p.code != http.StatusSeeOther {
+		t.Errorf("typed without a session: %d", p.code)
+	}
+	// A form another site posts (refused: no session, no CSRF token) sets no
+	// cookie either, or any site could sign users out with one.
+	for _, path := range []string{rev(f.v1, "/lifecycle"), "/ui/signout", "/ui/signin"} {
+		req, _ := http.NewRequest("POST", s.srv.URL+path, strings.NewReader("action=propose&csrf=x&token=token-erin"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for i := 0; i+1 < len(crossSite); i += 2 {
+			req.Header.Set(crossSite[i], crossSite[i+1])
+		}
+		req.Header.Set("Origin", "https://elsewhere.example")
+		p := s.browser().do(req) // the browser leaves the Strict cookie out
+		if p.code < 400 {
+			t.Errorf("POST %s from another site: %d", path, p.code)
+		}
+		if c := p.header.Values("Set-Cookie"); len(c) > 0 {
+			t.Errorf("POST %s from another site sets %q", path, c)
+		}
+	}
+	// Static files and the issuer's answer are not bounced.
+	if p := b.get("/ui/static/console.css", crossSite...); p.code != http.StatusOK || !strings.Contains(p.header.Get("Content-Type"), "css") {
+		t.Errorf("static file from another site: %d", p.code)
+	}
+	if p := b.get("/ui/oidc/callback?code=x&state=y", crossSite...); strings.Contains(p.body, `http-equiv="refresh"`) {
+		t.Errorf("the OIDC callback was bounced")
+	}
+}

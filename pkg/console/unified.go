@@ -16,16 +16,43 @@ type diffLine struct {
 
 var hunkHeader = regexp.MustCompile(`^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@`)
 
+// What one diff page shows at most, over all its files: lines, and bytes
+// of their text (the API's /diff has the rest). A diff of big files has as
+// many lines, each a table row of its own.
+const (
+	maxDiffLines = 20_000
+	maxDiffBytes = 2 << 20
+)
+
+// diffBudget is what a diff page may still show.
+type diffBudget struct{ lines, bytes int }
+
+func newDiffBudget() *diffBudget { return &diffBudget{lines: maxDiffLines, bytes: maxDiffBytes} }
+
 // parseUnified reads the unified diff of one file (as the API's diff
 // writes it: ---/+++ headers, then hunks). Anything it does not know is
-// kept as a note, so nothing is dropped from view.
-func parseUnified(text string) []diffLine {
-	var out []diffLine
+// kept as a note, so nothing is dropped from view, except the lines past
+// budget b: those are counted in hidden.
+func parseUnified(text string, b *diffBudget) (out []diffLine, hidden int) {
 	oldN, newN := 0, 0
-	for _, l := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
+	rest := strings.TrimSuffix(text, "\n")
+	for more := true; more; {
+		if b.lines <= 0 {
+			return out, strings.Count(rest, "\n") + 1
+		}
+		var l string
+		before := rest
+		l, rest, more = strings.Cut(rest, "\n")
+		if strings.HasPrefix(l, "--- ") || strings.HasPrefix(l, "+++ ") {
+			continue // file headers: the page names the file already
+		}
+		if b.bytes < len(l) {
+			return out, strings.Count(before, "\n") + 1
+		}
+		b.lines--
+		b.bytes -= len(l)
+		l = visible(l)
 		switch {
-		case strings.HasPrefix(l, "--- ") || strings.HasPrefix(l, "+++ "):
-			// File headers: the page names the file already.
 		case strings.HasPrefix(l, "@@"):
 			if m := hunkHeader.FindStringSubmatch(l); m != nil {
 				oldN, _ = strconv.Atoi(m[1])
@@ -46,7 +73,7 @@ func parseUnified(text string) []diffLine {
 			out = append(out, diffLine{Kind: "note", Text: l})
 		}
 	}
-	return out
+	return out, 0
 }
 
 // sideRow is one row of a side-by-side diff; a nil side is empty.

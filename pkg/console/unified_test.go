@@ -2,6 +2,7 @@ package console
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -16,7 +17,10 @@ func TestParseUnified(t *testing.T) {
 		{Kind: "ctx", Old: 5, New: 4, Text: "d: 5"},
 		{Kind: "note", Text: `\ No newline at end of file`},
 	}
-	got := parseUnified(text)
+	got, hidden := parseUnified(text, newDiffBudget())
+	if hidden != 0 {
+		t.Fatalf("%d lines hidden", hidden)
+	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("parseUnified:\n got %+v\nwant %+v", got, want)
 	}
@@ -43,8 +47,25 @@ func TestParseUnified(t *testing.T) {
 	}
 }
 
+// A page shows a bounded part of a big diff, over all its files.
+func TestParseUnifiedBudget(t *testing.T) {
+	b := &diffBudget{lines: 3, bytes: 1 << 20}
+	lines, hidden := parseUnified("--- a/x\n+++ b/x\n@@ -1,3 +1,3 @@\n+a\n+b\n+c\n", b)
+	if len(lines) != 3 || hidden != 1 || lines[2].Text != "b" {
+		t.Fatalf("%+v, %d hidden", lines, hidden)
+	}
+	if lines, hidden = parseUnified("@@ -1 +1 @@\n+d\n", b); len(lines) != 0 || hidden != 2 {
+		t.Fatalf("past the budget: %+v, %d hidden", lines, hidden)
+	}
+	b = &diffBudget{lines: 100, bytes: 15}
+	if lines, hidden = parseUnified("@@ -1 +1 @@\n+"+strings.Repeat("x", 20)+"\n+y\n", b); len(lines) != 1 || hidden != 2 {
+		t.Fatalf("past the bytes: %+v, %d hidden", lines, hidden)
+	}
+}
+
 func TestSideBySideAddsBeforeDeletes(t *testing.T) {
-	rows := sideBySide(parseUnified("@@ -1,2 +1,2 @@\n+new\n-old\n"))
+	lines, _ := parseUnified("@@ -1,2 +1,2 @@\n+new\n-old\n", newDiffBudget())
+	rows := sideBySide(lines)
 	// An addition followed by a deletion: two rows, not paired backwards.
 	if len(rows) != 3 || rows[1].Right == nil || rows[1].Right.Text != "new" || rows[2].Left == nil || rows[2].Left.Text != "old" {
 		t.Fatalf("%+v", rows)

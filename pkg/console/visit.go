@@ -49,9 +49,11 @@ func (c *Console) begin(w http.ResponseWriter, r *http.Request) *visit {
 }
 
 // save writes the session cookie when it changed. Call it before the
-// answer's header is written.
+// answer's header is written. A session nobody signed in to is not written
+// in answer to another site's request: the browser left the user's
+// SameSite=Strict cookie out of it, and would replace it with this one.
 func (v *visit) save() {
-	if !v.dirty {
+	if !v.dirty || (v.sess.Kind == "" && v.r.Header.Get("Sec-Fetch-Site") == "cross-site") {
 		return
 	}
 	val, err := v.c.seal.seal(v.c.cookies.session(), v.sess)
@@ -150,11 +152,15 @@ func (c *Console) page(h handler) http.Handler {
 	})
 }
 
+// maxOpenFormBytes bounds the forms anyone may post (sign in, sign out):
+// a token and the CSRF token.
+const maxOpenFormBytes = 64 << 10
+
 // form serves a POST that needs the session's CSRF token and no identity.
 func (c *Console) form(h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := c.begin(w, r)
-		if err := c.checkForm(v); err != nil {
+		if err := c.checkForm(v, maxOpenFormBytes); err != nil {
 			c.finish(v, err)
 			return
 		}
@@ -163,15 +169,17 @@ func (c *Console) form(h handler) http.Handler {
 }
 
 // action serves a POST as the visit's user, with the CSRF token checked.
+// The visitor is admitted before the form is read, so a stranger's body
+// is never read at all.
 func (c *Console) action(h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := c.begin(w, r)
 		v.identify()
-		if err := c.checkForm(v); err != nil {
+		if err := c.admit(v); err != nil {
 			c.finish(v, err)
 			return
 		}
-		if err := c.admit(v); err != nil {
+		if err := c.checkForm(v, c.opts.MaxBodyBytes); err != nil {
 			c.finish(v, err)
 			return
 		}
@@ -198,12 +206,12 @@ var errSignIn = errors.New("sign in first")
 // errCSRF refuses a form without the session's token.
 var errCSRF = fmt.Errorf("%w: the form is not from this console session (CSRF token missing or wrong); reload the page and try again", errdef.ErrForbidden)
 
-// checkForm reads a POST form and checks where it comes from: the
+// checkForm reads a POST form of at most maxBytes and checks where it comes from: the
 // session's CSRF token, and the browser's Origin and Sec-Fetch-Site when
 // it sends them.
-func (c *Console) checkForm(v *visit) error {
+func (c *Console) checkForm(v *visit, maxBytes int64) error {
 	r := v.r
-	r.Body = http.MaxBytesReader(v.w, r.Body, c.opts.MaxBodyBytes)
+	r.Body = http.MaxBytesReader(v.w, r.Body, maxBytes)
 	if err := r.ParseForm(); err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {

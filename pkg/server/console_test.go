@@ -1,11 +1,15 @@
 package server
 
 import (
+	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"pkgserver.dev/pkgserver/internal/authtest"
 	"pkgserver.dev/pkgserver/pkg/auth/authn"
@@ -51,5 +55,65 @@ func TestConsoleConfig(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// Shutting the server down answers the console's live pages at once: a
+// page waiting for a change holds its connection for up to 25 seconds, and
+// would hold the shutdown as long.
+func TestShutdownEndsLivePages(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrc := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler),
+			ShutdownTimeout: 20 * time.Second, Started: func(a string) { addrc <- a }})
+	}()
+	var base string
+	select {
+	case a := <-addrc:
+		base = "http://" + a
+	case err := <-done:
+		t.Fatal(err)
+	}
+	resp, err := http.Get(base + "/ui/namespaces/default/revisions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := regexp.MustCompile(`hx-get="([^"]+)"`).FindSubmatch(body)
+	if m == nil {
+		t.Fatalf("no live element:\n%s", body)
+	}
+	live := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", base+strings.ReplaceAll(string(m[1]), "&amp;", "&"), nil)
+		req.Header.Set("HX-Request", "true")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			live <- 0
+			return
+		}
+		resp.Body.Close()
+		live <- resp.StatusCode
+	}()
+	time.Sleep(500 * time.Millisecond)
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server did not stop within 10s")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("stopped after %s", d)
+	}
+	if code := <-live; code != http.StatusNoContent {
+		t.Errorf("the waiting page got %d, want 204", code)
 	}
 }

@@ -15,7 +15,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
 
@@ -37,12 +39,14 @@ func ChromiumBinary() (string, error) {
 }
 
 // Browser is one headless Chromium for a whole test, with a tab per user.
-// It records the URL of every request any of its tabs makes.
+// It records the URL of every request any of its tabs makes, and what the
+// pages report as going wrong.
 type Browser struct {
 	ctx context.Context // the browser's first tab; tabs are its children
 
 	mu       sync.Mutex
 	requests []string
+	problems []string
 }
 
 // BrowserOptions say how to start Chromium.
@@ -113,7 +117,38 @@ func (b *Browser) Tab(t testing.TB) context.Context {
 			b.mu.Unlock()
 		}
 	}()
+	logs := chromedp.Events(ctx, log.EntryAdded)
+	go func() {
+		for ev, err := range logs {
+			if err != nil {
+				return
+			}
+			if e := ev.Entry; e.Level == log.EntryLevelError || e.Level == log.EntryLevelWarning {
+				b.problem(fmt.Sprintf("%s %s: %s (%s)", e.Level, e.Source, e.Text, e.URL))
+			}
+		}
+	}()
+	thrown := chromedp.Events(ctx, runtime.ExceptionThrown)
+	go func() {
+		for ev, err := range thrown {
+			if err != nil {
+				return
+			}
+			d := ev.ExceptionDetails
+			text := d.Text
+			if d.Exception != nil {
+				text += " " + d.Exception.Description
+			}
+			b.problem(fmt.Sprintf("exception: %s (%s:%d)", text, d.URL, d.LineNumber))
+		}
+	}()
 	return ctx
+}
+
+func (b *Browser) problem(p string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.problems = append(b.problems, p)
 }
 
 // Requests are the URLs every tab requested so far.
@@ -121,6 +156,15 @@ func (b *Browser) Requests() []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return slices.Clone(b.requests)
+}
+
+// Problems are the errors and warnings the pages of every tab logged so
+// far (refusals of the Content-Security-Policy among them) and the
+// exceptions their scripts threw.
+func (b *Browser) Problems() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.problems)
 }
 
 // spkiHash is the base64 SHA-256 of a certificate's public key, as
