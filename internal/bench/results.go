@@ -94,7 +94,9 @@ func (b *bench) lifecycleTables() {
 }
 
 // perRevision is bytes per revision in KB.
-func perRevision(bytes int64, revisions int) float64 { return float64(bytes) / float64(revisions) / 1024 }
+func perRevision(bytes int64, revisions int) float64 {
+	return float64(bytes) / float64(revisions) / 1024
+}
 
 func sec(d time.Duration) Cell {
 	if d == 0 {
