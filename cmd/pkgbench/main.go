@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -104,7 +105,19 @@ func main() {
 	jsonOut := flag.String("json", "", "also write the results as JSON to this file")
 	doc := flag.String("doc", "", "also write the results into this markdown file, between its pkgbench markers (see -doc-section)")
 	docSection := flag.String("doc-section", "bench", "the name in the markers <!-- pkgbench:NAME:begin --> … <!-- pkgbench:NAME:end --> of -doc")
+	render := flag.String("render", "", "run nothing: print (and -doc) the report of this -json file of an earlier run")
 	flag.Parse()
+
+	if *render != "" {
+		rep, err := readReport(*render)
+		if err == nil {
+			err = write(rep, "", *doc, *docSection)
+		}
+		if err != nil {
+			fatal(err)
+		}
+		return
+	}
 
 	cfg := d
 	switch {
@@ -161,6 +174,18 @@ func write(rep *bench.Report, jsonPath, doc, section string) error {
 		return err
 	}
 	return f.Close()
+}
+
+func readReport(path string) (*bench.Report, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(data, &rep); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &rep, nil
 }
 
 func parseInts(s string) ([]int, error) {

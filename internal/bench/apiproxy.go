@@ -19,7 +19,8 @@ import (
 
 // Kinds of API request the informer proxy counts.
 const (
-	reqList      = "list"      // GET of a collection
+	reqList      = "list"      // GET of a collection (its first page)
+	reqPage      = "page"      // a further page of a list (continue=…): client-go pages with limit=500
 	reqWatchList = "watchlist" // a watch with sendInitialEvents=true (client-go's WatchList)
 	reqWatchNew  = "watch"     // a watch from the current state (no resourceVersion or 0)
 	reqResume    = "resume"    // a watch from a resourceVersion
@@ -84,6 +85,8 @@ func startAPIProxy(target string, watchTimeout time.Duration) (*apiProxy, error)
 			watch, _ := strconv.ParseBool(q.Get("watch"))
 			kind := reqList
 			switch {
+			case !watch && q.Get("continue") != "":
+				kind = reqPage
 			case !watch:
 			case q.Get("sendInitialEvents") == "true":
 				kind = reqWatchList

@@ -155,6 +155,7 @@ func ScaleConfig() Config {
 	c.ListSizes = []int{1000, 10000, 100000, 1000000}
 	c.RemoteListMax = 0
 	c.ListRuns = 5
+	c.QueryRuns = 10 // a query that scans a million takes seconds
 	return c
 }
 

@@ -30,6 +30,7 @@ type informerResult struct {
 	caughtUp  int           // informers whose cache ended as the server's
 	catchUp   time.Duration // until they had
 	relists   int           // lists and WatchLists beyond the first of each client
+	pages     int           // list pages, the first ones included
 	resumes   int           // watches resumed from a resourceVersion
 	gone      int           // 410 answers
 	total     time.Duration // from the start of the informers to the end of the check
@@ -120,7 +121,7 @@ func (b *bench) informers(ctx context.Context, st *stageServer) error {
 	}
 	load := newWriteLoad(st.client, st.ns, &st.nextLive)
 	from := time.Now()
-	st.live += load.run(ctx, b.cfg.InformerWriteRate, b.cfg.InformerDuration, loadWriters)
+	st.live += load.run(ctx, b.cfg.InformerWriteRate, b.cfg.InformerDuration, writersFor(b.cfg.InformerWriteRate))
 	res.duration = time.Since(from)
 	if err := load.err(); err != nil {
 		return err
@@ -155,6 +156,7 @@ func (b *bench) informers(ctx context.Context, st *stageServer) error {
 		// Only answered ones: a refused WatchList is client-go's cue to list.
 		res.relists += c[reqList+" 200"] + c[reqWatchList+" 200"] - 1
 		res.resumes += c[reqResume+" 200"]
+		res.pages += c[reqList+" 200"] + c[reqPage+" 200"]
 		res.gone += c["410"]
 	}
 	res.total = time.Since(start)

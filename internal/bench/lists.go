@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -58,6 +59,8 @@ type listResult struct {
 	startKill   time.Duration // after kill -9: a full scan
 	startCleanR Counts
 	startKillR  Counts
+
+	failed string // the error that ended this size, when one did
 }
 
 // newStageServer starts a server on an empty directory, registers the fill
@@ -103,9 +106,19 @@ func (b *bench) stages(ctx context.Context) error {
 		}
 	}
 	sizes := b.cfg.stages()
+	var kbPerRevision float64 // peak RSS per revision of the last size measured
 	for _, size := range sizes {
 		pkgs := packagesOf(size)
 		onRemote := b.listReg != nil && size <= b.cfg.RemoteListMax
+		// The machine is shared: a size whose server would not fit in the
+		// memory available is reported as skipped, not attempted.
+		if need, avail := int64(kbPerRevision*1024*1.25)*int64(fillRevisions(pkgs)), memAvailable(); need > 0 && avail > 0 && need > avail-2<<30 {
+			why := fmt.Sprintf("skipped: at %.1f KB per revision the server would need about %.1f GiB; %.1f GiB of memory are available", kbPerRevision, float64(need)/(1<<30), float64(avail)/(1<<30))
+			b.logf("stage %d: %s", size, why)
+			b.listEmb.be.lists[size] = &listResult{na: why}
+			b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("%d revisions %s", size, why))
+			break
+		}
 		b.logf("stage %d revisions (%d packages): filling", size, pkgs)
 		embFill, err := timed(func() error {
 			return FillLayout(ctx, b.listEmb.srv.DataDir, embListPath, b.listEmb.pkgs, pkgs, b.pool)
@@ -142,13 +155,42 @@ func (b *bench) stages(ctx context.Context) error {
 			r := &listResult{fill: c.fill, packages: pkgs}
 			c.st.be.lists[size] = r
 			if err := b.stage(ctx, c.st, size, r, size == sizes[len(sizes)-1]); err != nil {
+				out := lastLines(c.st.srv.Output(), 20)
 				c.st.srv.Stop()
-				return fmt.Errorf("%d revisions on %s: %w\npkgserver output (end):\n%s", size, c.st.be.name, err, lastLines(c.st.srv.Output(), 20))
+				if ctx.Err() != nil {
+					return err
+				}
+				// What was measured stays; the report says what failed.
+				r.failed = err.Error()
+				b.logf("stage %d on %s failed: %v\npkgserver output (end):\n%s", size, c.st.be.name, err, out)
+				b.rep.Notes = append(b.rep.Notes, fmt.Sprintf("%d revisions on %s failed: %s", size, c.st.be.name, firstLine(err.Error())))
+				return nil
 			}
 			c.st.srv.Stop()
+			if !c.st.be.remote && r.mem.PeakRSS > 0 {
+				kbPerRevision = perRevision(r.mem.PeakRSS, r.items)
+			}
 		}
 	}
 	return nil
+}
+
+// memAvailable is MemAvailable of /proc/meminfo in bytes, 0 if unknown.
+func memAvailable() int64 {
+	data, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	n, err := statusKB(data, "MemAvailable:")
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
 
 // stage measures one size on one backend; the server is stopped on entry.

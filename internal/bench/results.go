@@ -255,6 +255,17 @@ func (b *bench) sizeTable(size int) {
 		return numbers("%.0f / %.0f / %.0f", float64(l.afterFillRq.Total()), float64(l.startCleanR.Total()), float64(l.startKillR.Total()))
 	})))
 	t.add("registry requests of a warm list (max)", "min 0", na(noRegistry), cell(reg, lists(func(l *listResult) Cell { return numbers("%.0f", float64(maxTotal(l.warmRq))) })))
+	for _, l := range []*listResult{emb, reg} {
+		if l != nil && l.failed != "" {
+			row("failed", "the rest of this size was not measured", func(l *listResult) Cell {
+				if l.failed == "" {
+					return text("")
+				}
+				return text(firstLine(l.failed))
+			})
+			break
+		}
+	}
 }
 
 func (b *bench) watchTable() {
@@ -308,6 +319,7 @@ func (b *bench) informerTable() {
 	t.add("relists (lists and WatchLists beyond the first per client)", "counted by a proxy in front of pkgserver", numbers("%.0f", float64(in.relists)))
 	t.add("relists per hour, all informers", fmt.Sprintf("over %s", in.total.Round(time.Second)), numbers("%.1f", float64(in.relists)/in.total.Hours()))
 	t.add("watch resumes (from a resourceVersion)", "", numbers("%.0f", float64(in.resumes)))
+	t.add("list pages fetched, all informers", fmt.Sprintf("client-go lists in pages of 500; %d revisions", in.revisions), numbers("%.0f", float64(in.pages)))
 	t.add("410 Gone answers", "", numbers("%.0f", float64(in.gone)))
 	t.add("server RSS before / with the informers (MiB)", "", numbers("%.0f / %.0f", float64(in.memBefore.RSS>>20), float64(in.memAfter.RSS>>20)))
 	for _, rj := range in.rejected {

@@ -35,8 +35,9 @@ var groupNames = [numGroups]string{
 	"field spec.packageRevID.package=<one live package>",
 }
 
-// loadWriters is the number of writer goroutines of a write load.
-const loadWriters = 4
+// writersFor is the number of writers of a load of rate operations per
+// second: enough that writes of 200 ms still meet the rate.
+func writersFor(rate float64) int { return max(4, int(rate/5)) }
 
 // watchResult is what the watch phase measured.
 type watchResult struct {
@@ -103,7 +104,7 @@ func (b *bench) watchers(ctx context.Context, st *stageServer) error {
 		return err
 	}
 	next := &st.nextLive
-	perRun := int(b.cfg.WatchWriteRate*b.cfg.WatchDuration.Seconds())/numSteps + loadWriters
+	perRun := int(b.cfg.WatchWriteRate*b.cfg.WatchDuration.Seconds())/numSteps + writersFor(b.cfg.WatchWriteRate)
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	tr := &http.Transport{MaxIdleConnsPerHost: b.cfg.Watchers, DisableCompression: true}
@@ -165,7 +166,7 @@ func (b *bench) watchers(ctx context.Context, st *stageServer) error {
 			time.Sleep(b.cfg.Settle)
 		}
 		from := time.Now()
-		st.live += load.run(ctx, b.cfg.WatchWriteRate, b.cfg.WatchDuration, loadWriters)
+		st.live += load.run(ctx, b.cfg.WatchWriteRate, b.cfg.WatchDuration, writersFor(b.cfg.WatchWriteRate))
 		to := time.Now()
 		if err := load.err(); err != nil {
 			return err
