@@ -152,7 +152,9 @@ func DefaultConfig() Config {
 func ScaleConfig() Config {
 	c := DefaultConfig()
 	c.Phases = []string{PhaseLists, PhaseStart}
-	c.ListSizes = []int{1000, 10000, 100000, 1000000}
+	// 300,000 puts a point past 100,000 on the curve even when a million
+	// does not fit in the memory of the machine.
+	c.ListSizes = []int{1000, 10000, 100000, 300000, 1000000}
 	c.RemoteListMax = 0
 	c.ListRuns = 5
 	c.QueryRuns = 10 // a query that scans a million takes seconds

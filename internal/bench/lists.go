@@ -112,7 +112,7 @@ func (b *bench) stages(ctx context.Context) error {
 		onRemote := b.listReg != nil && size <= b.cfg.RemoteListMax
 		// The machine is shared: a size whose server would not fit in the
 		// memory available is reported as skipped, not attempted.
-		if need, avail := int64(kbPerRevision*1024*1.25)*int64(fillRevisions(pkgs)), memAvailable(); need > 0 && avail > 0 && need > avail-2<<30 {
+		if need, avail := int64(kbPerRevision*1024*1.1)*int64(fillRevisions(pkgs)), memAvailable(); need > 0 && avail > 0 && need > avail-2<<30 {
 			why := fmt.Sprintf("skipped: at %.1f KB per revision the server would need about %.1f GiB; %.1f GiB of memory are available", kbPerRevision, float64(need)/(1<<30), float64(avail)/(1<<30))
 			b.logf("stage %d: %s", size, why)
 			b.listEmb.be.lists[size] = &listResult{na: why}

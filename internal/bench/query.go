@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-
-	"pkgserver.dev/pkgserver/pkg/names"
 )
 
 // latestLabel is the label pkgserver keeps on the newest published revision
@@ -185,8 +183,3 @@ func (s *socketServer) Close() error { return s.srv.Close() }
 
 // packagesOf is the number of packages of a fill size.
 func packagesOf(size int) int { return (size + RevisionsPerPackage - 1) / RevisionsPerPackage }
-
-// catalogID is a catalog revision identity in repository repo.
-func catalogID(repo, realm, pkg, ws string) names.ID {
-	return names.ID{Target: names.CatalogTarget, Repository: repo, Realm: realm, Package: pkg, Workspace: ws}
-}

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -307,14 +306,4 @@ func labelValue(line, name string) string {
 	}
 	v, _, _ := strings.Cut(rest, `"`)
 	return v
-}
-
-// sortedKeys lists the keys of c in order.
-func sortedKeys(c Counts) []string {
-	keys := make([]string, 0, len(c))
-	for k := range c {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

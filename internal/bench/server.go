@@ -120,7 +120,8 @@ func (s *Server) Running() bool { return s.proc != nil }
 func (s *Server) URL() string { return "http://" + s.Addr }
 
 // Memory is what the process holds: resident set now and at its peak, and
-// the Go heap in use (runtime.MemStats.HeapInuse, from pprof).
+// the Go heap in use after a collection (runtime.MemStats.HeapInuse, from
+// pprof).
 type Memory struct {
 	RSS, PeakRSS, HeapInuse int64
 	Goroutines              int
@@ -144,9 +145,10 @@ func (s *Server) Memory() (Memory, error) {
 			return m, err
 		}
 	}
-	// The heap profile's debug text ends with runtime.MemStats; a failure
-	// here leaves the heap unknown (0), not the RSS.
-	if text, err := s.pprofText("/debug/pprof/heap?debug=1"); err == nil {
+	// The heap profile's debug text ends with runtime.MemStats, here after
+	// a collection (gc=1), so HeapInuse is live memory; a failure leaves the
+	// heap unknown (0), not the RSS.
+	if text, err := s.pprofText("/debug/pprof/heap?gc=1&debug=1"); err == nil {
 		m.HeapInuse = memStat(text, "# HeapInuse = ")
 	}
 	if text, err := s.pprofText("/debug/pprof/goroutine?debug=1"); err == nil {

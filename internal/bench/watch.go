@@ -36,8 +36,8 @@ var groupNames = [numGroups]string{
 }
 
 // writersFor is the number of writers of a load of rate operations per
-// second: enough that writes of 200 ms still meet the rate.
-func writersFor(rate float64) int { return max(4, int(rate/5)) }
+// second: enough that writes of 300 ms still meet the rate.
+func writersFor(rate float64) int { return max(4, int(rate/3)) }
 
 // watchResult is what the watch phase measured.
 type watchResult struct {
@@ -46,8 +46,9 @@ type watchResult struct {
 	open      time.Duration // until every watch answered 200
 	memBefore Memory        // before the watches
 	memIdle   Memory        // with every watch open and idle
+	memRun1   Memory        // after run 1, before the slow watchers
 	memSlow   Memory        // after the run with the slow watchers
-	runs      [2]watchRun   // without and with the slow watchers
+	runs      [3]watchRun   // without the slow watchers, with them, and without again
 	slow      []slowResult
 }
 
@@ -124,8 +125,8 @@ func (b *bench) watchers(ctx context.Context, st *stageServer) error {
 		case groupRepo:
 			params.Set("fieldSelector", "spec.packageRevID.repository="+liveRepo)
 		case groupPackage:
-			// Spread over the packages both runs will write.
-			step := max(1, 2*perRun/(b.cfg.Watchers/numGroups))
+			// Spread over the packages the runs will write.
+			step := max(1, len(res.runs)*perRun/(b.cfg.Watchers/numGroups))
 			s.pkg = livePackage(int(next.Load()) + 1 + (i/numGroups)*step)
 			params.Set("fieldSelector", "spec.packageRevID.package="+s.pkg)
 		}
@@ -152,7 +153,11 @@ func (b *bench) watchers(ctx context.Context, st *stageServer) error {
 		}
 	}()
 	for run := range res.runs {
-		if run == 1 {
+		switch run {
+		case 1:
+			if res.memRun1, err = st.srv.Memory(); err != nil {
+				return err
+			}
 			for _, sw := range []struct{ name, query string }{
 				{"WatchList (every revision as initial events), never reads", "sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&resourceVersion=" + rv.resourceVersion},
 				{"watch of every change, never reads", "resourceVersion=" + rv.resourceVersion},
@@ -163,6 +168,29 @@ func (b *bench) watchers(ctx context.Context, st *stageServer) error {
 				}
 				slow = append(slow, s)
 			}
+			time.Sleep(b.cfg.Settle)
+		case 2:
+			// What the server still holds for them, then see whether it
+			// had dropped them; the last run is without them again, so
+			// that the machine's own drift shows.
+			if res.memSlow, err = st.srv.Memory(); err != nil {
+				return err
+			}
+			// The server's zero-window probes back off exponentially, so
+			// after being blocked for a run the next may be that far away:
+			// only as long a silence means the stream is still open.
+			quiet := b.cfg.WatchDuration + 2*b.cfg.Settle
+			res.slow = make([]slowResult, len(slow))
+			var wg sync.WaitGroup
+			for i, s := range slow {
+				wg.Add(1)
+				go func() { defer wg.Done(); res.slow[i] = s.drain(quiet) }()
+			}
+			wg.Wait()
+			for _, s := range slow {
+				s.conn.Close()
+			}
+			slow = nil
 			time.Sleep(b.cfg.Settle)
 		}
 		from := time.Now()
@@ -180,17 +208,16 @@ func (b *bench) watchers(ctx context.Context, st *stageServer) error {
 		b.logf("watch run %d: %d writes (%.1f/s), delivery p50 %.1f ms p99 %.1f ms, %d of %d events delivered, write p50 %.1f ms",
 			run+1, r.writes, float64(r.writes)/r.duration.Seconds(), r.delivery.P50(), r.delivery.P99(), r.delivered, r.expected, r.writeLat.P50())
 	}
-	if res.memSlow, err = st.srv.Memory(); err != nil {
-		return err
-	}
-	res.slow = make([]slowResult, len(slow))
-	var wg sync.WaitGroup
-	for i, s := range slow {
-		wg.Add(1)
-		go func() { defer wg.Done(); res.slow[i] = s.drain(b.cfg.Settle) }()
-	}
-	wg.Wait()
 	return nil
+}
+
+// without pools the runs without slow watchers.
+func (w *watchResult) without() (delivery, writes Samples) {
+	for _, r := range []*watchRun{&w.runs[0], &w.runs[2]} {
+		delivery = append(delivery, r.delivery...)
+		writes = append(writes, r.writeLat...)
+	}
+	return delivery, writes
 }
 
 // follow runs one watch until ctx ends, recording every event it receives.
@@ -373,6 +400,11 @@ func openSlowWatch(addr, path, name string) (*slowWatch, error) {
 // closes the stream or nothing comes for quiet (then it is still open).
 func (s *slowWatch) drain(quiet time.Duration) slowResult {
 	res := slowResult{name: s.name}
+	// With the tiny buffer a drain crawls (a few KB per window update,
+	// seconds apart); a large one lets the backlog through at once.
+	if tc, ok := s.conn.(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(4 << 20)
+	}
 	buf := make([]byte, 64<<10)
 	var tail []byte
 	for {
