@@ -101,7 +101,7 @@ func main() {
 	registryBin := flag.String("registry-bin", "", "CNCF distribution registry binary (default: $"+registryproc.EnvBinary+")")
 	etcdBin := flag.String("etcd-bin", "", "etcd binary (default: $PKGSERVER_ETCD_BIN, .tools/bin/etcd, PATH)")
 	workDir := flag.String("work-dir", "", "directory for data (default: a temporary directory, removed afterwards)")
-	profileDir := flag.String("profile-dir", "", "save CPU and heap profiles of pkgserver during the lists of the largest size here")
+	profileDir := flag.String("profile-dir", "", "save profiles of pkgserver here: the lists and the starts of the largest size, the first watch run")
 	jsonOut := flag.String("json", "", "also write the results as JSON to this file")
 	doc := flag.String("doc", "", "also write the results into this markdown file, between its pkgbench markers (see -doc-section)")
 	docSection := flag.String("doc-section", "bench", "the name in the markers <!-- pkgbench:NAME:begin --> … <!-- pkgbench:NAME:end --> of -doc")

@@ -36,8 +36,9 @@ type Config struct {
 	// WorkDir holds data directories; empty means a temporary directory,
 	// removed at the end.
 	WorkDir string `json:"-"`
-	// ProfileDir, when set, receives CPU and heap profiles of pkgserver
-	// taken during the lists of the largest size.
+	// ProfileDir, when set, receives profiles of pkgserver: CPU and heap
+	// during the lists of the largest size, CPU during its starts, CPU and
+	// heap during the first watch run.
 	ProfileDir string `json:"-"`
 
 	// Phases are the phases to run (AllPhases when empty).

@@ -205,7 +205,7 @@ func (b *bench) stage(ctx context.Context, st *stageServer, size int, r *listRes
 	if b.cfg.has(PhaseLists) {
 		stopProfile := func() error { return nil }
 		if largest && !st.be.remote && b.cfg.ProfileDir != "" {
-			stopProfile = b.profile(ctx, st.srv, fmt.Sprintf("%s-%d", st.be.name, size))
+			stopProfile = b.profile(ctx, st.srv, fmt.Sprintf("%s-%d-lists", st.be.name, size), max(5, int(b.cfg.ListBudget.Seconds()/2)))
 		}
 		if err := b.measureLists(ctx, st, r, want); err != nil {
 			return err
@@ -228,7 +228,20 @@ func (b *bench) stage(ctx context.Context, st *stageServer, size int, r *listRes
 			r.warm.P50(), r.socket.P50(), r.mem.PeakRSS>>20, float64(r.mem.PeakRSS)/float64(want)/1024)
 	}
 	if b.cfg.has(PhaseStart) {
-		if err := b.measureStarts(ctx, st, r, want); err != nil {
+		var profile func(kind string, seconds int) func() error
+		if largest && !st.be.remote && b.cfg.ProfileDir != "" {
+			profile = func(kind string, seconds int) func() error {
+				name := fmt.Sprintf("%s-%d-start-%s.cpu.pprof", st.be.name, size, kind)
+				done := make(chan error, 1)
+				st.srv.Launched = func(addr string) {
+					go func() {
+						done <- b.saveProfile(ctx, addr, fmt.Sprintf("/debug/pprof/profile?seconds=%d", seconds), name)
+					}()
+				}
+				return func() error { st.srv.Launched = nil; return <-done }
+			}
+		}
+		if err := b.measureStarts(ctx, st, r, want, profile); err != nil {
 			return err
 		}
 	}
@@ -310,49 +323,78 @@ func (b *bench) measureLists(ctx context.Context, st *stageServer, r *listResult
 // measureStarts stops the server cleanly (it writes its checkpoint) and
 // times the next start until a complete list; then kills it with SIGKILL and
 // times the start after that (a full scan).
-func (b *bench) measureStarts(ctx context.Context, st *stageServer, r *listResult, want int) error {
+//
+// profile, when set, profiles each start (the kind "clean" or "kill") for
+// about as long as the start after the fill took.
+func (b *bench) measureStarts(ctx context.Context, st *stageServer, r *listResult, want int, profile func(kind string, seconds int) func() error) error {
 	var clean bool
 	r.stop, clean = st.srv.StopClean()
 	r.stopKilled = !clean
+	wait := func() error { return nil }
+	seconds := max(3, int(r.afterFill.Seconds())+1)
+	if profile != nil {
+		wait = profile("clean", seconds)
+	}
 	var err error
 	if r.startClean, r.startCleanR, err = b.startUntilListed(ctx, st, want); err != nil {
 		return fmt.Errorf("start after a clean stop: %w", err)
 	}
+	if err := wait(); err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
 	st.srv.Kill()
+	if profile != nil {
+		wait = profile("kill", seconds)
+	}
 	if r.startKill, r.startKillR, err = b.startUntilListed(ctx, st, want); err != nil {
 		return fmt.Errorf("start after kill -9: %w", err)
+	}
+	if err := wait(); err != nil {
+		return fmt.Errorf("profile: %w", err)
 	}
 	b.logf("starts on %s with %d revisions: clean stop %s, then complete list %s; after kill -9 %s", st.be.name, want,
 		r.stop.Round(time.Millisecond), r.startClean.Round(time.Millisecond), r.startKill.Round(time.Millisecond))
 	return nil
 }
 
-// profile starts a CPU profile of srv and returns a function that waits for
-// it and saves a heap profile too, under ProfileDir as <name>.cpu.pprof and
-// <name>.heap.pprof.
-func (b *bench) profile(ctx context.Context, srv *Server, name string) func() error {
-	seconds := max(5, int(b.cfg.ListBudget.Seconds()/2))
+// profile starts a CPU profile of srv for seconds and returns a function
+// that waits for it and saves a heap profile too, under ProfileDir as
+// <name>.cpu.pprof and <name>.heap.pprof.
+func (b *bench) profile(ctx context.Context, srv *Server, name string, seconds int) func() error {
 	done := make(chan error, 1)
-	save := func(path, file string) error {
-		if err := os.MkdirAll(b.cfg.ProfileDir, 0o755); err != nil {
-			return err
-		}
-		f, err := os.Create(filepath.Join(b.cfg.ProfileDir, file))
-		if err != nil {
-			return err
-		}
-		if err := srv.Profile(ctx, path, f); err != nil {
-			f.Close()
-			return err
-		}
-		return f.Close()
-	}
-	go func() { done <- save(fmt.Sprintf("/debug/pprof/profile?seconds=%d", seconds), name+".cpu.pprof") }()
+	go func() {
+		done <- b.saveProfile(ctx, srv.PprofAddr, fmt.Sprintf("/debug/pprof/profile?seconds=%d", seconds), name+".cpu.pprof")
+	}()
 	return func() error {
 		if err := <-done; err != nil {
 			return err
 		}
 		b.logf("profiles of %s in %s", name, b.cfg.ProfileDir)
-		return save("/debug/pprof/heap", name+".heap.pprof")
+		return b.saveProfile(ctx, srv.PprofAddr, "/debug/pprof/heap", name+".heap.pprof")
 	}
+}
+
+// saveProfile saves the pprof profile at path of the server whose pprof
+// listens on addr; it waits for the listener (a process just started).
+func (b *bench) saveProfile(ctx context.Context, addr, path, file string) error {
+	if err := os.MkdirAll(b.cfg.ProfileDir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(b.cfg.ProfileDir, file))
+	if err != nil {
+		return err
+	}
+	s := &Server{PprofAddr: addr}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		err = s.Profile(ctx, path, f)
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

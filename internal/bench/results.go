@@ -608,6 +608,6 @@ func (b *bench) notes() {
 		}
 	}
 	if b.cfg.ProfileDir != "" {
-		r.Notes = append(r.Notes, "CPU and heap profiles of the lists of the largest size were saved (-profile-dir; go tool pprof -top <file>).")
+		r.Notes = append(r.Notes, "Profiles of pkgserver were saved (-profile-dir): CPU and heap during the lists of the largest size, CPU during its two starts, CPU and heap during the first watch run (go tool pprof -top <file>).")
 	}
 }

@@ -33,6 +33,9 @@ type Server struct {
 	// StopGrace is how long a SIGTERM may take (the checkpoint is written
 	// then) before the process is killed.
 	StopGrace time.Duration
+	// Launched, when set, is called with the pprof address as soon as the
+	// process runs, before it serves (to profile its start).
+	Launched func(pprofAddr string)
 
 	proc *process
 }
@@ -63,6 +66,9 @@ func (s *Server) Start() error {
 	p, err := startProcess(cmd, tail)
 	if err != nil {
 		return err
+	}
+	if s.Launched != nil {
+		s.Launched(pprofAddr)
 	}
 	wait := s.StartTimeout
 	if wait <= 0 {

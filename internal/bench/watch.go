@@ -193,9 +193,16 @@ func (b *bench) watchers(ctx context.Context, st *stageServer) error {
 			slow = nil
 			time.Sleep(b.cfg.Settle)
 		}
+		stopProfile := func() error { return nil }
+		if run == 0 && b.cfg.ProfileDir != "" {
+			stopProfile = b.profile(ctx, st.srv, fmt.Sprintf("%s-%d-watch", st.be.name, res.revisions), max(1, int(b.cfg.WatchDuration.Seconds())))
+		}
 		from := time.Now()
 		st.live += load.run(ctx, b.cfg.WatchWriteRate, b.cfg.WatchDuration, writersFor(b.cfg.WatchWriteRate))
 		to := time.Now()
+		if err := stopProfile(); err != nil {
+			return fmt.Errorf("profile: %w", err)
+		}
 		if err := load.err(); err != nil {
 			return err
 		}
