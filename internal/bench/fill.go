@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -158,12 +159,45 @@ func fillPackageAt(prefix string, i int, pool layerPool) fillPackage {
 // dataDir and hard-linked into each package, so that a million revisions
 // take a few GB of disk, not tens.
 func FillLayout(ctx context.Context, dataDir, prefix string, from, to int, pool layerPool) error {
-	shared := filepath.Join(dataDir, "pkgbench-pool")
-	if err := os.MkdirAll(shared, 0o755); err != nil {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for shard := from / linksPerShard; shard*linksPerShard < to; shard++ {
+		if err := writeShard(sharedDir(dataDir, shard), pool); err != nil {
+			return err
+		}
+	}
+	for i := from; i < to; i++ {
+		g.Go(func() error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			p := fillPackageAt(prefix, i, pool)
+			return writeLayout(layout.RepositoryDir(dataDir, p.path), sharedDir(dataDir, i/linksPerShard), p)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	syscall.Sync()
+	return nil
+}
+
+// linksPerShard is how many packages link one copy of the pool: every
+// package links the empty config blob, and ext4 allows 65,000 links to a file.
+const linksPerShard = 50000
+
+// sharedDir is where the copy of the pool that shard's packages link lives.
+func sharedDir(dataDir string, shard int) string {
+	return filepath.Join(dataDir, "pkgbench-pool", strconv.Itoa(shard))
+}
+
+// writeShard writes the pool's blobs and the empty blob into dir, once.
+func writeShard(dir string, pool layerPool) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	for _, b := range append([]format.Blob{format.Empty}, pool.blobs()...) {
-		path := filepath.Join(shared, b.Descriptor.Digest.Encoded())
+		path := filepath.Join(dir, b.Descriptor.Digest.Encoded())
 		if _, err := os.Stat(path); err == nil {
 			continue
 		}
@@ -171,21 +205,6 @@ func FillLayout(ctx context.Context, dataDir, prefix string, from, to int, pool 
 			return err
 		}
 	}
-	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(8)
-	for i := from; i < to; i++ {
-		g.Go(func() error {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			p := fillPackageAt(prefix, i, pool)
-			return writeLayout(layout.RepositoryDir(dataDir, p.path), shared, p)
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	syscall.Sync()
 	return nil
 }
 
