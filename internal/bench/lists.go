@@ -154,7 +154,9 @@ func (b *bench) stages(ctx context.Context) error {
 			}
 			r := &listResult{fill: c.fill, packages: pkgs}
 			c.st.be.lists[size] = r
-			if err := b.stage(ctx, c.st, size, r, size == sizes[len(sizes)-1]); err != nil {
+			// Profiles of the sizes where the cost shows, and of the largest.
+			profiled := b.cfg.ProfileDir != "" && !c.st.be.remote && (size >= 100000 || size == sizes[len(sizes)-1])
+			if err := b.stage(ctx, c.st, size, r, profiled); err != nil {
 				out := lastLines(c.st.srv.Output(), 20)
 				c.st.srv.Stop()
 				if ctx.Err() != nil {
@@ -194,7 +196,7 @@ func firstLine(s string) string {
 }
 
 // stage measures one size on one backend; the server is stopped on entry.
-func (b *bench) stage(ctx context.Context, st *stageServer, size int, r *listResult, largest bool) error {
+func (b *bench) stage(ctx context.Context, st *stageServer, size int, r *listResult, profiled bool) error {
 	want := st.revisions()
 	var err error
 	if r.afterFill, r.afterFillRq, err = b.startUntilListed(ctx, st, want); err != nil {
@@ -204,7 +206,7 @@ func (b *bench) stage(ctx context.Context, st *stageServer, size int, r *listRes
 	r.items = want
 	if b.cfg.has(PhaseLists) {
 		stopProfile := func() error { return nil }
-		if largest && !st.be.remote && b.cfg.ProfileDir != "" {
+		if profiled {
 			stopProfile = b.profile(ctx, st.srv, fmt.Sprintf("%s-%d-lists", st.be.name, size), max(5, int(b.cfg.ListBudget.Seconds()/2)))
 		}
 		if err := b.measureLists(ctx, st, r, want); err != nil {
@@ -229,7 +231,7 @@ func (b *bench) stage(ctx context.Context, st *stageServer, size int, r *listRes
 	}
 	if b.cfg.has(PhaseStart) {
 		var profile func(kind string, seconds int) func() error
-		if largest && !st.be.remote && b.cfg.ProfileDir != "" {
+		if profiled {
 			profile = func(kind string, seconds int) func() error {
 				name := fmt.Sprintf("%s-%d-start-%s.cpu.pprof", st.be.name, size, kind)
 				done := make(chan error, 1)
