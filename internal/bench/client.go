@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"slices"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -158,4 +160,82 @@ func (c *Client) CountRevisions(ctx context.Context, ns string) (int, error) {
 		return 0, err
 	}
 	return len(l.Items), nil
+}
+
+// listScan is what a streamed list held: its size, its items (counted by
+// their metadata.uid, which every object has and nothing else in a
+// PackageRevision carries) and its list metadata. pkgserver writes the list
+// metadata after the items, so it is parsed from the tail.
+type listScan struct {
+	bytes           int
+	items           int
+	resourceVersion string
+	continueToken   string
+}
+
+// uidKey starts every object's metadata.uid in compact JSON.
+var uidKey = []byte(`"uid":"`)
+
+// scanWriter counts uidKey across writes and keeps the last bytes.
+type scanWriter struct {
+	n     int
+	count int
+	carry []byte // the end of the previous write, len(uidKey)-1 bytes at most
+	tail  []byte
+}
+
+func (w *scanWriter) Write(p []byte) (int, error) {
+	w.n += len(p)
+	// A key split between two writes is found in carry+head.
+	if len(w.carry) > 0 {
+		head := p[:min(len(p), len(uidKey)-1)]
+		joined := append(slices.Clone(w.carry), head...)
+		w.count += bytes.Count(joined, uidKey)
+	}
+	w.count += bytes.Count(p, uidKey)
+	w.carry = append(w.carry[:0], p[max(0, len(p)-(len(uidKey)-1)):]...)
+	w.tail = append(w.tail, p...)
+	if over := len(w.tail) - 8192; over > 0 {
+		w.tail = append(w.tail[:0], w.tail[over:]...)
+	}
+	return len(p), nil
+}
+
+// scanList GETs a list and scans it (see listScan).
+func (c *Client) scanList(ctx context.Context, path string) (listScan, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base+path, nil)
+	if err != nil {
+		return listScan{}, err
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return listScan{}, err
+	}
+	defer resp.Body.Close()
+	var w scanWriter
+	if _, err := io.Copy(&w, resp.Body); err != nil {
+		return listScan{}, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return listScan{}, fmt.Errorf("GET %s: %s: %s", path, resp.Status, bytes.TrimSpace(w.tail))
+	}
+	s := listScan{bytes: w.n, items: w.count}
+	i := bytes.LastIndex(w.tail, []byte(`"metadata":`))
+	if i < 0 {
+		return s, fmt.Errorf("GET %s: no list metadata at the end of the answer", path)
+	}
+	var meta metav1.ListMeta
+	if err := json.NewDecoder(bytes.NewReader(w.tail[i+len(`"metadata":`):])).Decode(&meta); err != nil {
+		return s, fmt.Errorf("GET %s: list metadata: %w", path, err)
+	}
+	s.resourceVersion, s.continueToken = meta.ResourceVersion, meta.Continue
+	return s, nil
+}
+
+// listURL builds the path of a list of ns with query parameters.
+func listURL(ns string, params url.Values) string {
+	if len(params) == 0 {
+		return listPath(ns)
+	}
+	return listPath(ns) + "?" + params.Encode()
 }

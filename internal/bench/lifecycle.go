@@ -47,15 +47,21 @@ func seedOf(name string) uint64 {
 // pushes the same names, hence the same content.
 func lcPackage(i int) string { return fmt.Sprintf("lc-%04d", i) }
 
+// seqSpec says where a sequence writes: namespace, repository, realm and
+// the package's name.
+type seqSpec struct{ ns, repo, realm, pkg string }
+
 // sequence takes one new package from create to published and returns the
-// time and registry requests of each step.
-func (b *bench) sequence(ctx context.Context, c *Client, be *backend, pkg string) (d [numSteps]time.Duration, rq [numSteps]Counts, name string, err error) {
-	id := pkgapi.PackageRevID{Target: names.CatalogTarget, Repository: be.repo, Realm: realmBench, Package: pkg, Workspace: "ws1"}
-	files := GeneratePackage(pkg, seedOf(pkg))
+// time and registry requests of each step. around, when set, is called
+// before each step and the function it returns after it, both outside the
+// timed part (the replicas phase reads etcd's counters there).
+func (b *bench) sequence(ctx context.Context, c *Client, spec seqSpec, around func(step int) func()) (d [numSteps]time.Duration, rq [numSteps]Counts, name string, err error) {
+	id := pkgapi.PackageRevID{Target: names.CatalogTarget, Repository: spec.repo, Realm: spec.realm, Package: spec.pkg, Workspace: "ws1"}
+	files := GeneratePackage(spec.pkg, seedOf(spec.pkg))
 	var pr *pkgapi.PackageRevision
 	var prr *pkgapi.PackageRevisionResources
 	steps := [numSteps]func() error{
-		func() (err error) { pr, err = c.CreateRevision(ctx, nsBench, id); return err },
+		func() (err error) { pr, err = c.CreateRevision(ctx, spec.ns, id); return err },
 		func() (err error) { prr, err = c.PutResources(ctx, pr, files); return err },
 		func() (err error) {
 			pr, err = c.SetLifecycle(ctx, pr, prr.ResourceVersion, pkgapi.LifecycleProposed, false)
@@ -67,12 +73,20 @@ func (b *bench) sequence(ctx context.Context, c *Client, be *backend, pkg string
 		},
 	}
 	for i, step := range steps {
-		if d[i], rq[i], err = b.counted(step); err != nil {
-			return d, rq, "", fmt.Errorf("%s %s on %s: %w", stepNames[i], pkg, be.name, err)
+		var after func()
+		if around != nil {
+			after = around(i)
+		}
+		d[i], rq[i], err = b.counted(step)
+		if after != nil {
+			after()
+		}
+		if err != nil {
+			return d, rq, "", fmt.Errorf("%s %s in %s/%s: %w", stepNames[i], spec.pkg, spec.ns, spec.repo, err)
 		}
 	}
 	if pr.Spec.Lifecycle != pkgapi.LifecyclePublished {
-		return d, rq, "", fmt.Errorf("%s on %s: lifecycle after approval is %q, want published", pkg, be.name, pr.Spec.Lifecycle)
+		return d, rq, "", fmt.Errorf("%s in %s/%s: lifecycle after approval is %q, want published", spec.pkg, spec.ns, spec.repo, pr.Spec.Lifecycle)
 	}
 	return d, rq, pr.Name, nil
 }
@@ -83,12 +97,14 @@ func (b *bench) lifecycle(ctx context.Context) error {
 	for _, be := range []*backend{b.emb, b.reg} {
 		b.logf("lifecycle on %s: %d sequences", be.name, b.cfg.Iterations)
 		// One untimed sequence first: connections, first-use setup of the repository.
-		if _, _, _, err := b.sequence(ctx, b.client, be, "warmup"); err != nil {
+		spec := seqSpec{ns: nsBench, repo: be.repo, realm: realmBench, pkg: "warmup"}
+		if _, _, _, err := b.sequence(ctx, b.client, spec, nil); err != nil {
 			return err
 		}
 		start := time.Now()
 		for i := range b.cfg.Iterations {
-			d, rq, name, err := b.sequence(ctx, b.client, be, lcPackage(i))
+			spec.pkg = lcPackage(i)
+			d, rq, name, err := b.sequence(ctx, b.client, spec, nil)
 			if err != nil {
 				return err
 			}
@@ -118,7 +134,9 @@ func (b *bench) lifecycle(ctx context.Context) error {
 					if i >= n {
 						return nil
 					}
-					if _, _, _, err := b.sequence(gctx, b.client, be, fmt.Sprintf("tp-%04d", i)); err != nil {
+					s := spec
+					s.pkg = fmt.Sprintf("tp-%04d", i)
+					if _, _, _, err := b.sequence(gctx, b.client, s, nil); err != nil {
 						return err
 					}
 				}

@@ -51,12 +51,15 @@ func (p *process) kill() {
 }
 
 // stop asks the process to stop (SIGTERM), kills it after grace, and waits.
-func (p *process) stop(grace time.Duration) {
+// It reports whether the process exited by itself.
+func (p *process) stop(grace time.Duration) bool {
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
+		return true
 	case <-time.After(grace):
 		p.kill()
+		return false
 	}
 }
 

@@ -1,9 +1,13 @@
-// Package bench is the pkgserver benchmark harness behind `make bench`
-// (cmd/pkgbench). It runs pkgserver as a process on the embedded store and on
-// a CNCF distribution registry behind a request-counting proxy, drives it
-// through its HTTP API as clients do, pushes and pulls the same packages with
-// oras-go for comparison, and reports latencies, throughput, memory and
-// registry requests against the targets of issue 6.
+// Package bench is the pkgserver benchmark harness behind `make bench` and
+// `make bench-scale` (cmd/pkgbench). It runs pkgserver as a process on the
+// embedded store and on a CNCF distribution registry behind a
+// request-counting proxy, drives it through its HTTP API as clients do,
+// pushes and pulls the same packages with oras-go for comparison, and
+// reports every target of issues 6, 11, 12 and 13 with its measured value
+// and the ratio to a baseline measured in the same run: lists, pages and
+// selective queries up to a million revisions against a plain socket, starts
+// after a clean stop and after kill -9, a thousand watchers, client-go
+// informers, and the cost of etcd coordination with 1, 2 and 3 replicas.
 package bench
 
 import (
@@ -30,7 +34,6 @@ const (
 	fillRepo    = "fill"
 	realmBench  = "bench"
 	regPrefix   = "bench-reg" // OCI prefix of the remote lifecycle repository
-	listPrefix  = "list-reg"  // OCI prefix of the pre-filled remote repository
 	orasPrefix  = "oras"      // OCI prefix of the oras-go pushes
 	embListPath = nsListEmb + "/" + fillRepo
 )
@@ -54,51 +57,41 @@ type backend struct {
 	orasPushRq []Counts
 	orasPullRq []Counts
 
-	getWarm, resWarm, getCold, resCold         Samples
-	getWarmRq, resWarmRq, getColdRq, resColdRq []Counts
+	getWarm, resWarm     Samples
+	getWarmRq, resWarmRq []Counts
 
-	lists     map[int]*listResult
-	coldStart time.Duration
-	coldRq    Counts
-	coldNA    string
-}
-
-// listResult is one list size on one backend.
-type listResult struct {
-	na       string
-	items    int
-	fill     time.Duration
-	first    time.Duration
-	firstRq  Counts
-	warm     Samples
-	warmRq   []Counts
-	bytes    int
-	peakRSS  int64
-	packages int
+	lists map[int]*listResult
 }
 
 type bench struct {
-	cfg  Config
-	log  io.Writer
-	work string
+	cfg       Config
+	log       io.Writer
+	work      string
+	serverBin string
 
 	registry *Registry
 	proxy    *Proxy
-	server   *Server
+	server   *Server // lifecycle and reads; the baseline of the replicas phase
 	client   *Client
+	sock     *socketServer
 	pool     layerPool
 
-	emb, reg *backend
-	rep      *Report
+	emb, reg         *backend
+	listEmb, listReg *stageServer
+	watch            *watchResult
+	informer         *informerResult
+	replica          *replicaResult
+	rep              *Report
+	start            time.Time
 }
 
-// Run runs the whole benchmark and returns its report.
+// Run runs the benchmark and returns its report.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	start := time.Now()
-	b := &bench{cfg: cfg, log: cfg.Log, rep: &Report{Config: cfg, Machine: machine()}}
+	b := &bench{cfg: cfg, log: cfg.Log, rep: &Report{Config: cfg, Machine: machine()}, start: start}
 	if b.log == nil {
 		b.log = io.Discard
 	}
@@ -106,8 +99,21 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := b.setup(ctx); err != nil {
 		return nil, err
 	}
-	for _, phase := range []func(context.Context) error{b.lifecycle, b.orasSideBySide, b.reads, b.lists} {
-		if err := phase(ctx); err != nil {
+	type phase struct {
+		on bool
+		fn func(context.Context) error
+	}
+	for _, p := range []phase{
+		{cfg.has(PhaseLifecycle), b.lifecycle},
+		{cfg.has(PhaseLifecycle), b.orasSideBySide},
+		{cfg.has(PhaseLifecycle), b.reads},
+		{cfg.stagePhases(), b.stages},
+		{cfg.has(PhaseReplicas), b.replicas},
+	} {
+		if !p.on {
+			continue
+		}
+		if err := p.fn(ctx); err != nil {
 			if b.server != nil {
 				return nil, fmt.Errorf("%w\npkgserver output (end):\n%s", err, lastLines(b.server.Output(), 20))
 			}
@@ -125,7 +131,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 }
 
 func (b *bench) logf(format string, args ...any) {
-	fmt.Fprintf(b.log, "pkgbench: "+format+"\n", args...)
+	e := time.Since(b.start).Round(time.Second)
+	fmt.Fprintf(b.log, "pkgbench %02d:%02d: "+format+"\n", append([]any{int(e.Minutes()), int(e.Seconds()) % 60}, args...)...)
 }
 
 func (b *bench) setup(ctx context.Context) error {
@@ -137,11 +144,11 @@ func (b *bench) setup(ctx context.Context) error {
 		}
 		b.work = dir
 	}
-	serverBin := b.cfg.ServerBin
-	if serverBin == "" {
-		serverBin = filepath.Join(b.work, "pkgserver")
+	b.serverBin = b.cfg.ServerBin
+	if b.serverBin == "" {
+		b.serverBin = filepath.Join(b.work, "pkgserver")
 		b.logf("building pkgserver")
-		out, err := exec.CommandContext(ctx, "go", "build", "-o", serverBin, "pkgserver.dev/pkgserver/cmd/pkgserver").CombinedOutput()
+		out, err := exec.CommandContext(ctx, "go", "build", "-o", b.serverBin, "pkgserver.dev/pkgserver/cmd/pkgserver").CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("build pkgserver: %v\n%s", err, out)
 		}
@@ -164,25 +171,22 @@ func (b *bench) setup(ctx context.Context) error {
 	if b.proxy, err = StartProxy(b.registry.Addr); err != nil {
 		return err
 	}
-	if b.server, err = StartServer(serverBin, filepath.Join(b.work, "data")); err != nil {
+	if b.sock, err = startSocketServer(); err != nil {
+		return err
+	}
+	if b.server, err = StartServer(b.serverBin, filepath.Join(b.work, "data")); err != nil {
 		return err
 	}
 	b.client = NewClient(b.server.URL())
 	b.logf("pkgserver on %s, registry on %s behind proxy %s, work dir %s", b.server.Addr, b.registry.Addr, b.proxy.Addr, b.work)
-
-	remoteRepo := func(prefix string) *configapi.OCIRepository {
-		return &configapi.OCIRepository{Registry: b.proxy.Addr + "/" + prefix, PlainHTTP: true}
-	}
 	for _, r := range []struct {
-		ns, name string
-		oci      *configapi.OCIRepository
+		name string
+		oci  *configapi.OCIRepository
 	}{
-		{nsBench, "emb", nil},
-		{nsBench, "reg", remoteRepo(regPrefix)},
-		{nsListEmb, fillRepo, nil},
-		{nsListReg, fillRepo, remoteRepo(listPrefix)},
+		{"emb", nil},
+		{"reg", &configapi.OCIRepository{Registry: b.proxy.Addr + "/" + regPrefix, PlainHTTP: true}},
 	} {
-		if err := b.client.CreateRepository(ctx, r.ns, r.name, r.oci); err != nil {
+		if err := b.client.CreateRepository(ctx, nsBench, r.name, r.oci); err != nil {
 			return err
 		}
 	}
@@ -193,8 +197,16 @@ func (b *bench) setup(ctx context.Context) error {
 }
 
 func (b *bench) close() {
+	for _, st := range []*stageServer{b.listEmb, b.listReg} {
+		if st != nil {
+			st.srv.Stop()
+		}
+	}
 	if b.server != nil {
 		b.server.Stop()
+	}
+	if b.sock != nil {
+		_ = b.sock.Close()
 	}
 	if b.proxy != nil {
 		_ = b.proxy.Close()
@@ -206,15 +218,6 @@ func (b *bench) close() {
 		b.logf("removing %s", b.work)
 		_ = os.RemoveAll(b.work)
 	}
-}
-
-// restart restarts pkgserver and points the client at its new address.
-func (b *bench) restart() error {
-	if err := b.server.Restart(); err != nil {
-		return err
-	}
-	b.client = NewClient(b.server.URL())
-	return nil
 }
 
 // counted runs fn and returns its duration and the registry requests it made.

@@ -3,7 +3,11 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -18,7 +22,20 @@ import (
 type Server struct {
 	Bin     string
 	DataDir string
-	Addr    string // host:port of the running process
+	Args    []string // extra flags (etcd, config registry)
+	Addr    string   // host:port of the running process
+	// PprofAddr serves net/http/pprof (--pprof-listen): heap statistics and
+	// profiles of the running process.
+	PprofAddr string
+	// StartTimeout bounds the wait for "listening": a start after a crash
+	// reads every revision first, minutes at a million.
+	StartTimeout time.Duration
+	// StopGrace is how long a SIGTERM may take (the checkpoint is written
+	// then) before the process is killed.
+	StopGrace time.Duration
+	// Launched, when set, is called with the pprof address as soon as the
+	// process runs, before it serves (to profile its start).
+	Launched func(pprofAddr string)
 
 	proc *process
 }
@@ -27,39 +44,71 @@ type Server struct {
 var listening = regexp.MustCompile(`pkgserver listening.*address=http://([^ ]+)`)
 
 // StartServer starts pkgserver on dataDir and waits until it serves.
-func StartServer(bin, dataDir string) (*Server, error) {
-	s := &Server{Bin: bin, DataDir: dataDir}
+func StartServer(bin, dataDir string, args ...string) (*Server, error) {
+	s := &Server{Bin: bin, DataDir: dataDir, Args: args}
 	return s, s.Start()
 }
 
 // Start starts the process; it returns once pkgserver logged that it listens.
 func (s *Server) Start() error {
+	pprofAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
 	found := make(chan string, 1)
 	tail := newTail()
 	w := &lineWatcher{re: listening, found: found, tail: tail}
-	cmd := exec.Command(s.Bin, "--listen", "127.0.0.1:0", "--data-dir", s.DataDir, "--log-level", "info")
+	args := append([]string{"--listen", "127.0.0.1:0", "--data-dir", s.DataDir, "--log-level", "info",
+		"--pprof-listen", pprofAddr, "--shutdown-timeout", "2s"}, s.Args...)
+	cmd := exec.Command(s.Bin, args...)
 	cmd.Stderr = w
 	cmd.Stdout = w
 	p, err := startProcess(cmd, tail)
 	if err != nil {
 		return err
 	}
+	if s.Launched != nil {
+		s.Launched(pprofAddr)
+	}
+	wait := s.StartTimeout
+	if wait <= 0 {
+		wait = 20 * time.Minute
+	}
 	select {
 	case addr := <-found:
-		s.Addr, s.proc = addr, p
+		s.Addr, s.PprofAddr, s.proc = addr, pprofAddr, p
 		return nil
 	case <-p.done:
 		return fmt.Errorf("pkgserver exited before listening: %v; output:\n%s", p.err, p.output())
-	case <-time.After(60 * time.Second):
+	case <-time.After(wait):
 		p.kill()
-		return fmt.Errorf("pkgserver did not start within 60s; output:\n%s", p.output())
+		return fmt.Errorf("pkgserver did not start within %s; output:\n%s", wait, p.output())
 	}
 }
 
-// Stop stops the process (SIGTERM, then kill).
-func (s *Server) Stop() {
+// Stop stops the process (SIGTERM, then kill after StopGrace).
+func (s *Server) Stop() { _, _ = s.StopClean() }
+
+// StopClean stops the process with SIGTERM and returns how long it took to
+// exit; clean is false when it had to be killed.
+func (s *Server) StopClean() (took time.Duration, clean bool) {
+	if s.proc == nil {
+		return 0, true
+	}
+	grace := s.StopGrace
+	if grace <= 0 {
+		grace = 5 * time.Minute
+	}
+	start := time.Now()
+	clean = s.proc.stop(grace)
+	s.proc = nil
+	return time.Since(start), clean
+}
+
+// Kill kills the process (SIGKILL, as a crash or kill -9 would).
+func (s *Server) Kill() {
 	if s.proc != nil {
-		s.proc.stop(10 * time.Second)
+		s.proc.kill()
 		s.proc = nil
 	}
 }
@@ -70,15 +119,83 @@ func (s *Server) Restart() error {
 	return s.Start()
 }
 
+// Running reports whether the process runs.
+func (s *Server) Running() bool { return s.proc != nil }
+
 // URL is the base URL of the API.
 func (s *Server) URL() string { return "http://" + s.Addr }
 
+// Memory is what the process holds: resident set now and at its peak, and
+// the Go heap in use after a collection (runtime.MemStats.HeapInuse, from
+// pprof).
+type Memory struct {
+	RSS, PeakRSS, HeapInuse int64
+	Goroutines              int
+}
+
+// Memory reads /proc/<pid>/status and the pprof heap statistics.
+func (s *Server) Memory() (Memory, error) {
+	var m Memory
+	if s.proc == nil {
+		return m, fmt.Errorf("pkgserver is not running")
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.proc.pid()))
+	if err != nil {
+		return m, err
+	}
+	for _, f := range []struct {
+		key string
+		dst *int64
+	}{{"VmRSS:", &m.RSS}, {"VmHWM:", &m.PeakRSS}} {
+		if *f.dst, err = statusKB(data, f.key); err != nil {
+			return m, err
+		}
+	}
+	// The heap profile's debug text ends with runtime.MemStats, here after
+	// a collection (gc=1), so HeapInuse is live memory; a failure leaves the
+	// heap unknown (0), not the RSS.
+	if text, err := s.pprofText("/debug/pprof/heap?gc=1&debug=1"); err == nil {
+		m.HeapInuse = memStat(text, "# HeapInuse = ")
+	}
+	if text, err := s.pprofText("/debug/pprof/goroutine?debug=1"); err == nil {
+		if _, rest, ok := strings.Cut(text, "goroutine profile: total "); ok {
+			m.Goroutines, _ = strconv.Atoi(strings.Fields(rest)[0])
+		}
+	}
+	return m, nil
+}
+
 // PeakRSS returns the peak resident set size of the process (VmHWM), in bytes.
 func (s *Server) PeakRSS() (int64, error) {
-	if s.proc == nil {
-		return 0, fmt.Errorf("pkgserver is not running")
+	m, err := s.Memory()
+	return m.PeakRSS, err
+}
+
+// Profile saves a pprof profile (path such as /debug/pprof/profile?seconds=20)
+// to w.
+func (s *Server) Profile(ctx context.Context, path string, w io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.PprofAddr+path, nil)
+	if err != nil {
+		return err
 	}
-	return peakRSS(s.proc.pid())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	_, err = io.Copy(w, resp.Body)
+	return err
+}
+
+func (s *Server) pprofText(path string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var b strings.Builder
+	err := s.Profile(ctx, path, &b)
+	return b.String(), err
 }
 
 // Output is the end of what the process wrote.
@@ -89,22 +206,37 @@ func (s *Server) Output() string {
 	return s.proc.output()
 }
 
-func peakRSS(pid int) (int64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
+func statusKB(status []byte, key string) (int64, error) {
+	sc := bufio.NewScanner(bytes.NewReader(status))
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), key); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			if err != nil {
-				return 0, fmt.Errorf("parse VmHWM %q: %w", v, err)
+				return 0, fmt.Errorf("parse %s %q: %w", key, v, err)
 			}
 			return kb << 10, nil
 		}
 	}
-	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
+	return 0, fmt.Errorf("no %s in the process status", key)
+}
+
+func memStat(text, prefix string) int64 {
+	_, rest, ok := strings.Cut(text, prefix)
+	if !ok {
+		return 0
+	}
+	n, _ := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
+	return n
+}
+
+// freeAddr returns a 127.0.0.1 address with a port free right now.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }
 
 // lineWatcher passes output to tail and reports the first submatch of re.
