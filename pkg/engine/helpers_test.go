@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -83,8 +82,6 @@ type harness struct {
 	now     time.Time
 	v2addr  string // the /v2/ API over the embedded store, once started
 	window  int    // Options.WatchWindow of the next open (0: the default)
-	// transport, if set, carries the engine's requests to remote registries.
-	transport http.RoundTripper
 }
 
 func newHarness(t *testing.T, b backend) *harness {
@@ -118,9 +115,6 @@ func (h *harness) open(wrap func(*layout.Store) store.Store) {
 		Embedded:        embedded,
 		EmbeddedAddress: embeddedAddr,
 		Remote: func(host string, plain bool, _, _ string) (store.Store, error) {
-			if h.transport != nil {
-				return remote.New(host, remote.WithPlainHTTP(plain), remote.WithHTTPClient(&http.Client{Transport: h.transport}))
-			}
 			return remote.New(host, remote.WithPlainHTTP(plain))
 		},
 		Now:         h.clock,

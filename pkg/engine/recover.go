@@ -168,7 +168,7 @@ func removeDeleted(ctx context.Context, repo store.Repository, in intent, n int)
 // fixLatest settles `latest` after an interrupted write, by the rule of the
 // normal path (newestRevision) over the package as the registry has it.
 func (e *Engine) fixLatest(ctx context.Context, s store.Store, repo store.Repository, k pkgKey) error {
-	tags, err := e.readTags(ctx, s, k.path)
+	tags, err := e.readTags(ctx, s, k)
 	var unread error
 	p := derive(k, tags, func(d ocispec.Descriptor) (*revMeta, bool) {
 		m, err := e.cache.manifest(ctx, repo, d)
