@@ -164,8 +164,8 @@ func (c *Client) CountRevisions(ctx context.Context, ns string) (int, error) {
 
 // listScan is what a streamed list held: its size, its items (counted by
 // their metadata.uid, which every object has and nothing else in a
-// PackageRevision carries) and its list metadata. pkgserver writes the list
-// metadata after the items, so it is parsed from the tail.
+// PackageRevision carries) and its list metadata, which pkgserver writes
+// before the items, as Kubernetes does.
 type listScan struct {
 	bytes           int
 	items           int
@@ -181,6 +181,7 @@ type scanWriter struct {
 	n     int
 	count int
 	carry []byte // the end of the previous write, len(uidKey)-1 bytes at most
+	head  []byte // the first 8 KB
 	tail  []byte
 }
 
@@ -194,6 +195,9 @@ func (w *scanWriter) Write(p []byte) (int, error) {
 	}
 	w.count += bytes.Count(p, uidKey)
 	w.carry = append(w.carry[:0], p[max(0, len(p)-(len(uidKey)-1)):]...)
+	if room := 8192 - len(w.head); room > 0 {
+		w.head = append(w.head, p[:min(room, len(p))]...)
+	}
 	w.tail = append(w.tail, p...)
 	if over := len(w.tail) - 8192; over > 0 {
 		w.tail = append(w.tail[:0], w.tail[over:]...)
@@ -220,12 +224,13 @@ func (c *Client) scanList(ctx context.Context, path string) (listScan, error) {
 		return listScan{}, fmt.Errorf("GET %s: %s: %s", path, resp.Status, bytes.TrimSpace(w.tail))
 	}
 	s := listScan{bytes: w.n, items: w.count}
-	i := bytes.LastIndex(w.tail, []byte(`"metadata":`))
-	if i < 0 {
-		return s, fmt.Errorf("GET %s: no list metadata at the end of the answer", path)
+	// The list's own metadata comes before the first item's.
+	i := bytes.Index(w.head, []byte(`"metadata":`))
+	if j := bytes.Index(w.head, []byte(`"items":`)); i < 0 || j >= 0 && j < i {
+		return s, fmt.Errorf("GET %s: no list metadata before the items", path)
 	}
 	var meta metav1.ListMeta
-	if err := json.NewDecoder(bytes.NewReader(w.tail[i+len(`"metadata":`):])).Decode(&meta); err != nil {
+	if err := json.NewDecoder(bytes.NewReader(w.head[i+len(`"metadata":`):])).Decode(&meta); err != nil {
 		return s, fmt.Errorf("GET %s: list metadata: %w", path, err)
 	}
 	s.resourceVersion, s.continueToken = meta.ResourceVersion, meta.Continue

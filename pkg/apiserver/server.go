@@ -49,6 +49,10 @@ type Options struct {
 	// Auth authenticates, authorizes and audits every request (auth.go);
 	// the zero value lets everyone do everything.
 	Auth Auth
+	// Stop, once closed, ends every open watch (as kube-apiserver does on
+	// shutdown): clients watch again, on another replica or after the
+	// restart, instead of holding the shutdown for its whole timeout.
+	Stop <-chan struct{}
 }
 
 // server holds what the handlers share.
@@ -59,6 +63,7 @@ type server struct {
 	log     *slog.Logger
 	ready   func() error
 	metrics *metrics
+	stop    <-chan struct{}
 	auth    Auth
 	// typeConverter gives the field managers the schemas of the served kinds.
 	typeConverter managedfields.TypeConverter
@@ -69,7 +74,7 @@ type server struct {
 // documents, /healthz and /readyz.
 func New(svc engine.Service, opts Options) *echo.Echo {
 	lim := newLimits(opts)
-	s := &server{svc: svc, maxBody: lim.body, limits: lim, log: opts.Logger, ready: opts.Ready, metrics: newMetrics(opts.Collectors...), auth: opts.Auth}
+	s := &server{svc: svc, maxBody: lim.body, limits: lim, log: opts.Logger, ready: opts.Ready, metrics: newMetrics(opts.Collectors...), auth: opts.Auth, stop: opts.Stop}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -136,6 +136,8 @@ func (r *resource[T, P]) handleWatch(c echo.Context, s *server, q listQuery) err
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-s.stop:
+			return nil // the server stops; the client watches again
 		case <-tick:
 			if err := bookmark(cur.Head(), nil); err != nil {
 				return nil

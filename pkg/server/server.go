@@ -165,6 +165,7 @@ func Run(ctx context.Context, cfg Config) error {
 		MaxTagsPerPush:             lim.MaxTagsPerPush,
 	})
 	defer reg.Close()
+	stopWatches := make(chan struct{})
 	gc := newCollector(embedded, layout.GCOptions{Grace: cfg.GCGracePeriod}, log)
 	var api http.Handler
 	cons, err := newConsole(cfg.Console, sec, external, cfg.MaxBodyBytes, &api, log)
@@ -194,11 +195,14 @@ func Run(ctx context.Context, cfg Config) error {
 		},
 		Collectors: gc.collectors(),
 		Auth:       sec.apiAuth(),
+		Stop:       stopWatches,
 	})
 	api = e
 	srv := &http.Server{Handler: e, ReadHeaderTimeout: 30 * time.Second}
 	// Pages waiting for changes answer at once, so they do not hold the shutdown.
 	srv.RegisterOnShutdown(cons.Close)
+	// Open watches end too; their clients watch again.
+	srv.RegisterOnShutdown(func() { close(stopWatches) })
 	scheme := "http://"
 	if sec.tls != nil {
 		srv.TLSConfig = sec.tls
