@@ -199,10 +199,13 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	api = e
 	srv := &http.Server{Handler: e, ReadHeaderTimeout: 30 * time.Second}
-	// Pages waiting for changes answer at once, so they do not hold the shutdown.
-	srv.RegisterOnShutdown(cons.Close)
-	// Open watches end too; their clients watch again.
-	srv.RegisterOnShutdown(func() { close(stopWatches) })
+	// Pages waiting for changes answer at once, so they do not hold the
+	// shutdown; then open watches end (their clients watch again). In this
+	// order: a page whose watch ended first would take it for "no change".
+	srv.RegisterOnShutdown(func() {
+		cons.Close()
+		close(stopWatches)
+	})
 	scheme := "http://"
 	if sec.tls != nil {
 		srv.TLSConfig = sec.tls
