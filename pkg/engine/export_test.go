@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -76,3 +77,6 @@ var discardLog = slog.New(slog.DiscardHandler)
 
 // WriteCheckpoint writes the checkpoint as the running engine does every minute.
 func (e *Engine) WriteCheckpoint() error { return e.writeCheckpoint() }
+
+// RenewLeases runs one round of writer lease renewal now.
+func RenewLeases(e *Engine) { e.renewOnce(context.Background()) }

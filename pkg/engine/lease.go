@@ -68,16 +68,16 @@ func (e *Engine) claimWriter(ctx context.Context, rs *repoState) error {
 		return nil
 	}
 	l := e.leases
+	now := e.opts.Now()
 	l.mu.Lock()
 	h := l.held[leaseKey(rs)]
+	fresh := h != nil && h.lost == nil && now.Before(h.expires.Add(-leaseTTL/2))
 	l.mu.Unlock()
-	now := e.opts.Now()
-	if h != nil && h.lost == nil && now.Before(h.expires.Add(-leaseTTL/2)) {
+	if fresh {
 		return nil
 	}
-	if h != nil && h.lost != nil {
-		return h.lost
-	}
+	// A lease lost to another replica is read again: once that replica
+	// stopped (or its lease ran out) this one may take it back.
 	cur, err := e.readLease(ctx, rs)
 	if err != nil {
 		return err
@@ -142,34 +142,43 @@ func (e *Engine) renewLeases(ctx context.Context) {
 			return // Close gives them up
 		case <-t.C:
 		}
+		e.renewOnce(ctx)
+	}
+}
+
+// renewOnce renews every lease this replica holds, and notes those another
+// replica took.
+func (e *Engine) renewOnce(ctx context.Context) {
+	e.leases.mu.Lock()
+	held := make([]*heldLease, 0, len(e.leases.held))
+	for _, h := range e.leases.held {
+		held = append(held, h)
+	}
+	e.leases.mu.Unlock()
+	for _, h := range held {
 		e.leases.mu.Lock()
-		held := make([]*heldLease, 0, len(e.leases.held))
-		for _, h := range e.leases.held {
-			held = append(held, h)
-		}
+		lost := h.lost != nil
 		e.leases.mu.Unlock()
-		for _, h := range held {
-			if h.lost != nil {
-				continue
-			}
-			cur, err := e.readLease(ctx, h.rs)
-			if err != nil {
-				continue // the registry is down: try again
-			}
-			if cur != nil && cur.Holder != e.leases.id {
-				e.leases.mu.Lock()
-				h.lost = e.leaseError(h.rs, cur)
-				e.leases.mu.Unlock()
-				e.log.Error("lost the writer lease of a registry prefix to another replica; refusing writes there", "prefix", leaseKey(h.rs))
-				continue
-			}
-			next := leaseMarker{Holder: e.leases.id, Expires: e.opts.Now().Add(leaseTTL)}
-			data, _ := json.Marshal(next)
-			if _, err := h.rs.leaseStore().put(ctx, e.cache, names.LatestTag, format.LeaseType, format.LeaseConfigType, data); err == nil {
-				e.leases.mu.Lock()
-				h.expires = next.Expires
-				e.leases.mu.Unlock()
-			}
+		if lost {
+			continue
+		}
+		cur, err := e.readLease(ctx, h.rs)
+		if err != nil {
+			continue // the registry is down: try again
+		}
+		if cur != nil && cur.Holder != e.leases.id {
+			e.leases.mu.Lock()
+			h.lost = e.leaseError(h.rs, cur)
+			e.leases.mu.Unlock()
+			e.log.Error("lost the writer lease of a registry prefix to another replica; refusing writes there", "prefix", leaseKey(h.rs))
+			continue
+		}
+		next := leaseMarker{Holder: e.leases.id, Expires: e.opts.Now().Add(leaseTTL)}
+		data, _ := json.Marshal(next)
+		if _, err := h.rs.leaseStore().put(ctx, e.cache, names.LatestTag, format.LeaseType, format.LeaseConfigType, data); err == nil {
+			e.leases.mu.Lock()
+			h.expires = next.Expires
+			e.leases.mu.Unlock()
 		}
 	}
 }
@@ -182,13 +191,28 @@ func (e *Engine) releaseLeases() {
 	defer e.leases.mu.Unlock()
 	for k, h := range e.leases.held {
 		if h.lost == nil {
-			o := h.rs.leaseStore()
-			if repo, err := o.repository(ctx); err == nil {
-				if d, err := repo.Resolve(ctx, names.LatestTag); err == nil {
-					_ = repo.Delete(ctx, d)
-				}
-			}
+			e.removeMarker(ctx, h.rs)
 		}
 		delete(e.leases.held, k)
 	}
+}
+
+// removeMarker removes the lease marker of rs if this replica holds it. The
+// lease may have expired and gone to another replica unnoticed: its marker
+// stays (markers name their holder, so the one read is the one deleted).
+func (e *Engine) removeMarker(ctx context.Context, rs *repoState) {
+	o := rs.leaseStore()
+	repo, err := o.repository(ctx)
+	if err != nil {
+		return
+	}
+	obj, err := o.get(ctx, e.cache, repo, names.LatestTag)
+	if err != nil {
+		return
+	}
+	var m leaseMarker
+	if json.Unmarshal(obj.data, &m) != nil || m.Holder != e.leases.id {
+		return
+	}
+	_ = repo.Delete(ctx, obj.desc)
 }
