@@ -46,6 +46,11 @@ func (r *Repository) touch(path string) (bool, error) {
 // storeBlob hashes and counts content while writing it to a temp file,
 // refuses a mismatch, fsyncs, renames into place and fsyncs the directory.
 func (r *Repository) storeBlob(path string, expected ocispec.Descriptor, rd io.Reader) error {
+	end, err := r.s.beginWrite()
+	if err != nil {
+		return err
+	}
+	defer end()
 	fsy := r.s.fs
 	dir := filepath.Dir(path)
 	if err := r.s.mkdirAll(dir); err != nil {

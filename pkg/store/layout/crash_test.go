@@ -2,8 +2,11 @@ package layout_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -12,6 +15,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"pkgserver.dev/pkgserver/pkg/store/layout"
 )
@@ -169,4 +175,53 @@ func crashWriter(t *testing.T, dir string) {
 		}
 		fmt.Printf("written %s:%s\n", name, tag)
 	}
+}
+
+// TestCloseDuringWrite: a stop that comes while a blob is still being
+// written (a slow upload when the shutdown timeout ran out) is no clean
+// stop: the process ends with the temp file there, and the next Open must
+// walk for it. Writes after Close fail instead of writing behind a marker.
+func TestCloseDuringWrite(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := open(t, dir)
+	repo, _ := s.Repository(ctx, "a/b")
+	pushManifest(t, repo, "x", nil) // the repository exists
+	data := []byte("a blob that arrives slowly")
+	desc := ocispec.Descriptor{MediaType: "application/octet-stream", Digest: digest.FromBytes(data), Size: int64(len(data))}
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- repo.Push(ctx, desc, pr) }()
+	if _, err := pw.Write(data[:5]); err != nil { // the temp file exists now
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	temps := func() []string {
+		var out []string
+		filepath.WalkDir(filepath.Join(dir, "repositories"), func(p string, d fs.DirEntry, err error) error {
+			if err == nil && strings.HasPrefix(d.Name(), ".tmp-") {
+				out = append(out, p)
+			}
+			return nil
+		})
+		return out
+	}
+	if len(temps()) == 0 {
+		t.Fatal("no temp file while the blob is written")
+	}
+	late := []byte("written after Close")
+	lateDesc := ocispec.Descriptor{MediaType: "application/octet-stream", Digest: digest.FromBytes(late), Size: int64(len(late))}
+	if err := repo.Push(ctx, lateDesc, bytes.NewReader(late)); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("a write after Close: %v; want os.ErrClosed", err)
+	}
+	// The process ends here with the write cut off; the next one opens.
+	s2 := open(t, dir)
+	defer s2.Close()
+	if left := temps(); len(left) > 0 {
+		t.Errorf("temp files of a write cut off by the stop survived Open: %v", left)
+	}
+	pw.CloseWithError(errors.New("cut off"))
+	<-done
 }

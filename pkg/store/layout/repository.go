@@ -65,6 +65,11 @@ func (r *Repository) create() error {
 	if r.exists() {
 		return nil
 	}
+	end, err := r.s.beginWrite()
+	if err != nil {
+		return err
+	}
+	defer end()
 	if err := r.s.mkdirAll(filepath.Join(r.dir, blobsDir, digest.Canonical.String())); err != nil {
 		return fmt.Errorf("layout: create repository %s: %w", r.name, err)
 	}
@@ -95,6 +100,11 @@ func (r *Repository) index() (*index, error) {
 // update runs change on the index and saves it; on a failed save the memory
 // copy is rolled back so that memory never differs from disk.
 func (r *Repository) update(change func(idx *index) (bool, error)) error {
+	end, err := r.s.beginWrite()
+	if err != nil {
+		return err
+	}
+	defer end()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	idx, err := r.index()

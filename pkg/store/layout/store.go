@@ -50,6 +50,9 @@ type Store struct {
 	mu     sync.Mutex
 	repos  map[string]*Repository
 	closed bool
+	// writing counts the writes under way (beginWrite): a stop in the
+	// middle of one leaves temp files, so Close marks no clean stop then.
+	writing int
 
 	// loadedMu guards queue: the repositories whose index is in memory,
 	// oldest first. Only maxLoaded stay loaded (a full scan reads them all).
@@ -169,11 +172,32 @@ func (s *Store) Close() error {
 	if s.lockf == nil {
 		return nil
 	}
-	err := s.markClean()
+	var err error
+	if s.writing == 0 {
+		err = s.markClean()
+	}
 	if cerr := s.lockf.Close(); err == nil { // closing the file drops the flock
 		err = cerr
 	}
 	return err
+}
+
+// beginWrite counts a write that leaves temp files if the process stops in
+// its middle (a slow upload cut off by the end of a shutdown, say): Close
+// marks a clean stop only when none is under way, and writes fail after it.
+// end must be called when the write is over.
+func (s *Store) beginWrite() (end func(), err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, fmt.Errorf("layout: store %s: %w", s.dir, os.ErrClosed)
+	}
+	s.writing++
+	return func() {
+		s.mu.Lock()
+		s.writing--
+		s.mu.Unlock()
+	}, nil
 }
 
 // markClean records that the store was closed with no write under way.
