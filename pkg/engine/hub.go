@@ -68,11 +68,8 @@ func (h *hub) append(evs []Event, end uint64) {
 		}
 		h.count++
 		if ev.Type == "DELETED" {
-			if len(h.tombstones) == cap(h.ring) {
-				h.replayFloor = h.tombstones[0].ResourceVersion
-				h.tombstones = h.tombstones[1:]
-			}
 			h.tombstones = append(h.tombstones, ev)
+			h.trimTombstones()
 		}
 	}
 	h.head = max(h.head, end)
@@ -89,8 +86,21 @@ func (h *hub) resetWindow(replayFloor uint64, tombstones []Event) {
 	clear(h.ring[:cap(h.ring)]) // drop the events, not only the length
 	h.ring, h.start, h.count = h.ring[:0], 0, 0
 	h.floor = h.head
-	h.replayFloor = min(replayFloor, h.floor)
+	h.replayFloor = replayFloor
+	// A checkpoint of a larger window may hold more than this one keeps.
 	h.tombstones = tombstones
+	h.trimTombstones()
+	h.replayFloor = min(h.replayFloor, h.floor)
+}
+
+// trimTombstones keeps the last cap(ring) deletions; a resume from before
+// one let go cannot be replayed. h.mu must be held.
+func (h *hub) trimTombstones() {
+	if n := len(h.tombstones) - cap(h.ring); n > 0 {
+		h.replayFloor = max(h.replayFloor, h.tombstones[n-1].ResourceVersion)
+		clear(h.tombstones[:n]) // let the objects go
+		h.tombstones = h.tombstones[n:]
+	}
 }
 
 // at returns the i-th kept event, oldest first.

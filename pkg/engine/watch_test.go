@@ -234,3 +234,35 @@ func TestSlowWatcher(t *testing.T) {
 		t.Errorf("the event is encoded twice, or without its kind: %s", a)
 	}
 }
+
+// TestWatchWindowShrunk: a restart with a smaller --watch-window keeps
+// only as many deletions as the new window (they grew without bound, the
+// trimming never caught up), and a resume from before the deletions it
+// let go is 410, not a replay that misses them.
+func TestWatchWindowShrunk(t *testing.T) {
+	h := newHarness(t, embeddedBackend())
+	h.createRepo("blueprints", false)
+	id := func(i int) pkgapi.PackageRevID {
+		return pkgapi.PackageRevID{Target: "catalog", Repository: "blueprints", Package: "p" + strconv.Itoa(i), Workspace: "w"}
+	}
+	for i := range 6 {
+		h.mustCreate(id(i))
+	}
+	before := h.eng.ResourceVersion()
+	for i := range 5 {
+		if err := h.eng.DeletePackageRevision(h.ctx, testNS, nameOf(id(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.window = 3
+	h.restart()
+	if err := h.eng.DeletePackageRevision(h.ctx, testNS, nameOf(id(5))); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(engine.IndexDump(h.eng), "\ndeleted "); n > h.window {
+		t.Errorf("%d deletions kept, want at most the window, %d", n, h.window)
+	}
+	if _, err := h.eng.Watch(h.ctx, pkgapi.PackageRevisionKind, before); !errors.Is(err, errdef.ErrGone) {
+		t.Errorf("a resume from before deletions no longer kept: %v, want ErrGone", err)
+	}
+}
