@@ -138,7 +138,7 @@ bench: build tools
 
 # The million: memory, lists, pages, queries and starts at 1,000, 10,000,
 # 100,000 and 1,000,000 revisions on the embedded store (the fill writes the
-# OCI layout directly); under 20 minutes on 2 cores, about 10 GB of disk.
+# OCI layout directly); about 25 minutes on 2 cores, about 10 GB of disk.
 bench-scale: build tools
 	$(GO) run ./cmd/pkgbench -scale -server-bin bin/pkgserver -doc $(BENCH_DOC) -doc-section scale $(BENCH_ARGS)
 
