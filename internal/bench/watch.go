@@ -414,8 +414,15 @@ func (s *slowWatch) drain(quiet time.Duration) slowResult {
 	}
 	buf := make([]byte, 64<<10)
 	var tail []byte
+	// A stream the server keeps open sends a bookmark every 10 s: bound the
+	// whole drain too, or it never ends.
+	end := time.Now().Add(2 * quiet)
 	for {
-		_ = s.conn.SetReadDeadline(time.Now().Add(quiet))
+		next := time.Now().Add(quiet)
+		if next.After(end) {
+			next = end
+		}
+		_ = s.conn.SetReadDeadline(next)
 		n, err := s.conn.Read(buf)
 		res.pending += int64(n)
 		tail = append(tail, buf[:n]...)
@@ -426,6 +433,8 @@ func (s *slowWatch) drain(quiet time.Duration) slowResult {
 			continue
 		}
 		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(end):
+			res.detail = fmt.Sprintf("still open after %s of reading", 2*quiet)
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			res.detail = fmt.Sprintf("still open (nothing more within %s)", quiet)
 		case errors.Is(err, io.EOF):

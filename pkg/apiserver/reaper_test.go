@@ -5,10 +5,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	pkgapi "pkgserver.dev/pkgserver/api/pkg/v1alpha1"
 	"pkgserver.dev/pkgserver/pkg/engine"
 )
 
@@ -62,5 +64,59 @@ func TestReaper(t *testing.T) {
 	defer r.mu.Unlock()
 	if len(r.watches) != 0 {
 		t.Errorf("%d watches still checked", len(r.watches))
+	}
+}
+
+// TestWatchDropsStalledClient: a watch whose client reads nothing while
+// events keep coming is dropped once a write has been blocked for
+// stallTimeout, though the event window never leaves it behind (a slow
+// watcher held its connection and goroutine for the watch's whole life).
+func TestWatchDropsStalledClient(t *testing.T) {
+	defer func(d time.Duration) { stallTimeout = d }(stallTimeout)
+	stallTimeout = 300 * time.Millisecond
+	f := newFake()
+	srv := httptest.NewUnstartedServer(New(f, Options{}))
+	closed := make(chan struct{})
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateClosed {
+			close(closed)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.(*net.TCPConn).SetReadBuffer(4 << 10)
+	conn.Write([]byte("GET /apis/pkg.pkgserver.dev/v1alpha1/namespaces/default/packagerevisions?watch=true&resourceVersion=41 HTTP/1.1\r\nHost: x\r\n\r\n"))
+	var ch chan engine.Event
+	for deadline := time.Now().Add(5 * time.Second); ch == nil && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		f.mu.Lock()
+		ch = f.events[pkgapi.PackageRevisionKind]
+		f.mu.Unlock()
+	}
+	if ch == nil {
+		t.Fatal("no watch")
+	}
+	// Large events until the socket buffers are full and well past the
+	// stall timeout; the client reads nothing.
+	big := prIn("default", "a")
+	big.Annotations = map[string]string{"x": strings.Repeat("x", 60<<10)}
+	sent := 0
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
+		select {
+		case ch <- engine.Event{Type: "MODIFIED", Kind: pkgapi.PackageRevisionKind, Object: big}:
+			sent++
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	// The server closed the connection (the client would read what is
+	// still buffered, then the end of the stream).
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("the stalled watch is still open (%d events sent)", sent)
 	}
 }

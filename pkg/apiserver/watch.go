@@ -70,6 +70,7 @@ func (r *resource[T, P]) handleWatch(c echo.Context, s *server, q listQuery) err
 	res.WriteHeader(http.StatusOK)
 	res.Flush()
 	defer s.reaper.add(cur, res)()
+	stall := stallGuard{rc: http.NewResponseController(res)}
 	enc := json.NewEncoder(res)
 	var line []byte // reused; an idle watch holds none
 
@@ -96,6 +97,7 @@ func (r *resource[T, P]) handleWatch(c echo.Context, s *server, q listQuery) err
 		// As json.Encoder writes a metav1.WatchEvent, without reading raw again.
 		line = append(append(append(append(line[:0], `{"type":`...), strconv.Quote(typ)...), `,"object":`...), raw...)
 		line = append(line, "}\n"...)
+		stall.arm(len(line))
 		_, err := res.Write(line)
 		return err
 	}
@@ -105,6 +107,7 @@ func (r *resource[T, P]) handleWatch(c echo.Context, s *server, q listQuery) err
 			md["annotations"] = annotations
 		}
 		bm := map[string]any{"apiVersion": r.gvk.GroupVersion().String(), "kind": r.gvk.Kind, "metadata": md}
+		stall.arm(0)
 		if err := enc.Encode(metav1.WatchEvent{Type: "BOOKMARK", Object: runtime.RawExtension{Raw: mustJSON(bm)}}); err != nil {
 			return err
 		}
@@ -150,6 +153,7 @@ func (r *resource[T, P]) handleWatch(c echo.Context, s *server, q listQuery) err
 				if !errors.Is(err, context.Canceled) {
 					s.log.Debug("watch dropped", "resource", r.plural, "err", err)
 					st := statusOf(err)
+					stall.arm(0)
 					enc.Encode(metav1.WatchEvent{Type: "ERROR", Object: runtime.RawExtension{Raw: mustJSON(st)}})
 				}
 				return nil
@@ -202,4 +206,32 @@ func (r *resource[T, P]) sendEvent(ctx context.Context, ev engine.Event, matches
 		return write(typ, obj, ev.ObjectJSON())
 	}
 	return write(typ, obj, nil)
+}
+
+// stallTimeout is how long a watch may stay blocked writing to a client that
+// reads nothing before it is dropped, as Kubernetes drops unresponsive
+// watchers: the connection closes and the client watches again. A variable
+// for tests.
+var stallTimeout = 10 * time.Second
+
+// stallRate is the slowest reading a large event is given time for (a
+// PackageRevisionResources event carries the files), on top of stallTimeout.
+const stallRate = 64 << 10 // bytes a second
+
+// stallGuard keeps a write deadline stallTimeout ahead of every write, moved
+// at most a few times a second so that a busy stream costs no timer per
+// event; a write larger than stallRate bytes gets its own.
+type stallGuard struct {
+	rc    *http.ResponseController
+	armed time.Time
+}
+
+func (g *stallGuard) arm(n int) {
+	now := time.Now()
+	if n <= stallRate && now.Sub(g.armed) < min(time.Second, stallTimeout/4) {
+		return
+	}
+	g.armed = now
+	extra := time.Duration(n) * time.Second / stallRate
+	_ = g.rc.SetWriteDeadline(now.Add(stallTimeout + extra))
 }
