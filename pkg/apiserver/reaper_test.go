@@ -2,9 +2,12 @@ package apiserver
 
 import (
 	"bufio"
+	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -118,5 +121,47 @@ func TestWatchDropsStalledClient(t *testing.T) {
 	case <-closed:
 	case <-time.After(5 * time.Second):
 		t.Fatalf("the stalled watch is still open (%d events sent)", sent)
+	}
+}
+
+// TestWatchLeavesNoDeadline: a watch that ended leaves its connection
+// without a write deadline, so the next request on it is answered however
+// long after (a keep-alive connection failed every request once the
+// watch's stall deadline had passed).
+func TestWatchLeavesNoDeadline(t *testing.T) {
+	defer func(d time.Duration) { stallTimeout = d }(stallTimeout)
+	stallTimeout = 200 * time.Millisecond
+	f := newFake()
+	f.prs[key("default", "a")] = prIn("default", "a")
+	srv := httptest.NewServer(New(f, Options{}))
+	defer srv.Close()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 1, MaxConnsPerHost: 1}}
+	get := func(path string) (*http.Response, bool) {
+		reused := false
+		trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused }}
+		req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodGet, srv.URL+path, nil)
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		return res, reused
+	}
+	// A watch from the current state: its ADDED event arms the deadline;
+	// it ends after a second.
+	res, _ := get("/apis/pkg.pkgserver.dev/v1alpha1/namespaces/default/packagerevisions?watch=true&timeoutSeconds=1")
+	_, err := io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if err != nil {
+		t.Fatalf("the watch did not end cleanly: %v", err)
+	}
+	time.Sleep(4 * stallTimeout)
+	res, reused := get("/apis/pkg.pkgserver.dev/v1alpha1/namespaces/default/packagerevisions")
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !reused {
+		t.Fatal("the watch's connection was not reused")
+	}
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("the next request on the connection: %s, %v: %s", res.Status, err, body)
 	}
 }

@@ -71,6 +71,7 @@ func (r *resource[T, P]) handleWatch(c echo.Context, s *server, q listQuery) err
 	res.Flush()
 	defer s.reaper.add(cur, res)()
 	stall := stallGuard{rc: http.NewResponseController(res)}
+	defer stall.disarm() // the connection may serve other requests after this one
 	enc := json.NewEncoder(res)
 	var line []byte // reused; an idle watch holds none
 
@@ -234,4 +235,10 @@ func (g *stallGuard) arm(n int) {
 	g.armed = now
 	extra := time.Duration(n) * time.Second / stallRate
 	_ = g.rc.SetWriteDeadline(now.Add(stallTimeout + extra))
+}
+
+func (g *stallGuard) disarm() {
+	if !g.armed.IsZero() {
+		_ = g.rc.SetWriteDeadline(time.Time{})
+	}
 }
