@@ -96,8 +96,15 @@ func startAPIProxy(target string, watchTimeout time.Duration) (*apiProxy, error)
 				kind = reqResume
 			}
 			if watch && p.watchTimeout > 0 {
-				// Random in [t, 2t), as client-go spreads its own timeouts.
-				t := p.watchTimeout + rand.N(p.watchTimeout)
+				// Random in [t, 2t), as client-go spreads its own timeouts. A
+				// WatchList gets four times as long: cut before its initial
+				// events end (a hundred sync at once on 2 cores), the client
+				// must start it again, a relist the server did not cause.
+				base := p.watchTimeout
+				if kind == reqWatchList {
+					base *= 4
+				}
+				t := base + rand.N(base)
 				q.Set("timeoutSeconds", strconv.Itoa(max(1, int(t.Seconds()))))
 				r.URL.RawQuery = q.Encode()
 			}
