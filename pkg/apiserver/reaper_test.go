@@ -165,3 +165,56 @@ func TestWatchLeavesNoDeadline(t *testing.T) {
 		t.Fatalf("the next request on the connection: %s, %v: %s", res.Status, err, body)
 	}
 }
+
+// TestWatchIdleHTTP2: over HTTP/2 a watch left idle for longer than the
+// stall timeout still gets the next event and ends cleanly (an HTTP/2
+// write deadline is a timer that resets the stream when it fires, writing
+// or not: every idle watch over TLS was cut stallTimeout after its last
+// event).
+func TestWatchIdleHTTP2(t *testing.T) {
+	defer func(d time.Duration) { stallTimeout = d }(stallTimeout)
+	stallTimeout = 200 * time.Millisecond
+	f := newFake()
+	f.prs[key("default", "a")] = prIn("default", "a")
+	srv := httptest.NewUnstartedServer(New(f, Options{}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	client := srv.Client()
+	// A watch from the current state: its ADDED event arms the deadline.
+	res, err := client.Get(srv.URL + "/apis/pkg.pkgserver.dev/v1alpha1/namespaces/default/packagerevisions?watch=true&timeoutSeconds=3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.ProtoMajor != 2 {
+		t.Fatalf("the watch went over %s, want HTTP/2", res.Proto)
+	}
+	lines := bufio.NewScanner(res.Body)
+	if !lines.Scan() || !strings.Contains(lines.Text(), `"ADDED"`) {
+		t.Fatalf("first line %q (%v), want the ADDED event", lines.Text(), lines.Err())
+	}
+	var ch chan engine.Event
+	for deadline := time.Now().Add(5 * time.Second); ch == nil && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		f.mu.Lock()
+		ch = f.events[pkgapi.PackageRevisionKind]
+		f.mu.Unlock()
+	}
+	if ch == nil {
+		t.Fatal("no watch")
+	}
+	// Idle well past the stall timeout, with the client reading.
+	time.Sleep(5 * stallTimeout)
+	ch <- engine.Event{Type: "MODIFIED", Kind: pkgapi.PackageRevisionKind, Object: prIn("default", "a")}
+	for lines.Scan() && strings.Contains(lines.Text(), `"ADDED"`) {
+	}
+	if !strings.Contains(lines.Text(), `"MODIFIED"`) {
+		t.Fatalf("after an idle spell: %q (%v), want the MODIFIED event", lines.Text(), lines.Err())
+	}
+	// The watch ends by its timeout, idle again: a clean end of stream.
+	for lines.Scan() {
+	}
+	if err := lines.Err(); err != nil {
+		t.Fatalf("the watch did not end cleanly: %v", err)
+	}
+}
