@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -217,4 +218,52 @@ func TestWatchIdleHTTP2(t *testing.T) {
 	if err := lines.Err(); err != nil {
 		t.Fatalf("the watch did not end cleanly: %v", err)
 	}
+}
+
+// TestStopEndsInitialEvents: a server that stops ends a watch still sending
+// its initial events to a client that reads slowly, between two events (the
+// loop over a large snapshot looked at the stop only once it was done, and
+// held the shutdown until then).
+func TestStopEndsInitialEvents(t *testing.T) {
+	f := newFake()
+	big := strings.Repeat("x", 16<<10)
+	for i := range 4000 {
+		pr := prIn("default", "r"+strconv.Itoa(i))
+		pr.Annotations = map[string]string{"x": big}
+		f.prs[key(pr.Namespace, pr.Name)] = pr
+	}
+	stop := make(chan struct{})
+	api := New(f, Options{Stop: stop})
+	returned := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(returned)
+		api.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	res, err := http.Get(srv.URL + "/apis/pkg.pkgserver.dev/v1alpha1/namespaces/default/packagerevisions?watch=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	// A slow reader: 64 MB of initial events take it 10 s or more.
+	reading := make(chan struct{})
+	go func() {
+		defer close(reading)
+		buf := make([]byte, 32<<10)
+		for {
+			if _, err := io.ReadFull(res.Body, buf); err != nil {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	close(stop)
+	select {
+	case <-returned:
+	case <-time.After(3 * time.Second):
+		t.Fatal("the watch still sends its initial events after the stop")
+	}
+	res.Body.Close()
+	<-reading
 }

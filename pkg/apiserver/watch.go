@@ -116,6 +116,13 @@ func (r *resource[T, P]) handleWatch(c echo.Context, s *server, q listQuery) err
 		return nil
 	}
 	for _, o := range initial {
+		select {
+		case <-ctx.Done():
+			return nil // no initial-events-end: the client lists again
+		case <-s.stop:
+			return nil // a large snapshot to a slow client would hold the shutdown
+		default:
+		}
 		obj, ok := r.fromEvent(ctx, engine.Event{Type: "ADDED", Kind: r.watchKind, Object: o})
 		if !ok || !matches(obj) {
 			continue
