@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 
 	configapi "pkgserver.dev/pkgserver/api/config/v1alpha1"
 
@@ -84,31 +85,47 @@ func (f *fakeEngine) cursor(kind string) *chanCursor {
 	return &chanCursor{ch: ch}
 }
 
-// chanCursor is an engine.Cursor fed through a channel.
+// chanCursor is an engine.Cursor fed through a channel. It reads one event
+// at a time, when asked for, so a feeder blocks while the watch does; a
+// Ready called again while one is awaited returns the same channel (the
+// watch loop asks again after each bookmark or idle timer).
 type chanCursor struct {
 	ch      chan engine.Event
+	mu      sync.Mutex
 	pending []engine.Event
+	wait    chan struct{} // an event is being read; closed when it is pending
 }
 
 func (c *chanCursor) Ready() <-chan struct{} {
-	ready := make(chan struct{})
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if len(c.pending) > 0 {
+		ready := make(chan struct{})
 		close(ready)
 		return ready
 	}
-	go func() {
-		ev := <-c.ch
-		c.pending = append(c.pending, ev)
-		close(ready)
-	}()
-	return ready
+	if c.wait == nil {
+		wait := make(chan struct{})
+		c.wait = wait
+		go func() {
+			ev := <-c.ch
+			c.mu.Lock()
+			c.pending = append(c.pending, ev)
+			c.wait = nil
+			c.mu.Unlock()
+			close(wait)
+		}()
+	}
+	return c.wait
 }
 
 // Take returns what was fed; an event of type "GONE" stands for the
 // watcher falling behind the window.
 func (c *chanCursor) Take() ([]engine.Event, error) {
+	c.mu.Lock()
 	out := c.pending
 	c.pending = nil
+	c.mu.Unlock()
 	for _, ev := range out {
 		if ev.Type == "GONE" {
 			return nil, fmt.Errorf("%w: the watch fell behind", errdef.ErrGone)

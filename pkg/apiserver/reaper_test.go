@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -164,4 +165,105 @@ func TestWatchLeavesNoDeadline(t *testing.T) {
 	if err != nil || res.StatusCode != http.StatusOK {
 		t.Fatalf("the next request on the connection: %s, %v: %s", res.Status, err, body)
 	}
+}
+
+// TestWatchIdleHTTP2: over HTTP/2 a watch left idle for longer than the
+// stall timeout still gets the next event and ends cleanly (an HTTP/2
+// write deadline is a timer that resets the stream when it fires, writing
+// or not: every idle watch over TLS was cut stallTimeout after its last
+// event).
+func TestWatchIdleHTTP2(t *testing.T) {
+	defer func(d time.Duration) { stallTimeout = d }(stallTimeout)
+	stallTimeout = 200 * time.Millisecond
+	f := newFake()
+	f.prs[key("default", "a")] = prIn("default", "a")
+	srv := httptest.NewUnstartedServer(New(f, Options{}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	client := srv.Client()
+	// A watch from the current state: its ADDED event arms the deadline.
+	res, err := client.Get(srv.URL + "/apis/pkg.pkgserver.dev/v1alpha1/namespaces/default/packagerevisions?watch=true&timeoutSeconds=3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.ProtoMajor != 2 {
+		t.Fatalf("the watch went over %s, want HTTP/2", res.Proto)
+	}
+	lines := bufio.NewScanner(res.Body)
+	if !lines.Scan() || !strings.Contains(lines.Text(), `"ADDED"`) {
+		t.Fatalf("first line %q (%v), want the ADDED event", lines.Text(), lines.Err())
+	}
+	var ch chan engine.Event
+	for deadline := time.Now().Add(5 * time.Second); ch == nil && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		f.mu.Lock()
+		ch = f.events[pkgapi.PackageRevisionKind]
+		f.mu.Unlock()
+	}
+	if ch == nil {
+		t.Fatal("no watch")
+	}
+	// Idle well past the stall timeout, with the client reading.
+	time.Sleep(5 * stallTimeout)
+	ch <- engine.Event{Type: "MODIFIED", Kind: pkgapi.PackageRevisionKind, Object: prIn("default", "a")}
+	for lines.Scan() && strings.Contains(lines.Text(), `"ADDED"`) {
+	}
+	if !strings.Contains(lines.Text(), `"MODIFIED"`) {
+		t.Fatalf("after an idle spell: %q (%v), want the MODIFIED event", lines.Text(), lines.Err())
+	}
+	// The watch ends by its timeout, idle again: a clean end of stream.
+	for lines.Scan() {
+	}
+	if err := lines.Err(); err != nil {
+		t.Fatalf("the watch did not end cleanly: %v", err)
+	}
+}
+
+// TestStopEndsInitialEvents: a server that stops ends a watch still sending
+// its initial events to a client that reads slowly, between two events (the
+// loop over a large snapshot looked at the stop only once it was done, and
+// held the shutdown until then).
+func TestStopEndsInitialEvents(t *testing.T) {
+	f := newFake()
+	big := strings.Repeat("x", 16<<10)
+	for i := range 4000 {
+		pr := prIn("default", "r"+strconv.Itoa(i))
+		pr.Annotations = map[string]string{"x": big}
+		f.prs[key(pr.Namespace, pr.Name)] = pr
+	}
+	stop := make(chan struct{})
+	api := New(f, Options{Stop: stop})
+	returned := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(returned)
+		api.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	res, err := http.Get(srv.URL + "/apis/pkg.pkgserver.dev/v1alpha1/namespaces/default/packagerevisions?watch=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	// A slow reader: 64 MB of initial events take it 10 s or more.
+	reading := make(chan struct{})
+	go func() {
+		defer close(reading)
+		buf := make([]byte, 32<<10)
+		for {
+			if _, err := io.ReadFull(res.Body, buf); err != nil {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	close(stop)
+	select {
+	case <-returned:
+	case <-time.After(3 * time.Second):
+		t.Fatal("the watch still sends its initial events after the stop")
+	}
+	res.Body.Close()
+	<-reading
 }

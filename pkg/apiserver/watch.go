@@ -116,6 +116,13 @@ func (r *resource[T, P]) handleWatch(c echo.Context, s *server, q listQuery) err
 		return nil
 	}
 	for _, o := range initial {
+		select {
+		case <-ctx.Done():
+			return nil // no initial-events-end: the client lists again
+		case <-s.stop:
+			return nil // a large snapshot to a slow client would hold the shutdown
+		default:
+		}
 		obj, ok := r.fromEvent(ctx, engine.Event{Type: "ADDED", Kind: r.watchKind, Object: o})
 		if !ok || !matches(obj) {
 			continue
@@ -142,6 +149,8 @@ func (r *resource[T, P]) handleWatch(c echo.Context, s *server, q listQuery) err
 			return nil
 		case <-s.stop:
 			return nil // the server stops; the client watches again
+		case <-stall.idle():
+			stall.rested()
 		case <-tick:
 			if err := bookmark(cur.Head(), nil); err != nil {
 				return nil
@@ -221,10 +230,14 @@ const stallRate = 64 << 10 // bytes a second
 
 // stallGuard keeps a write deadline stallTimeout ahead of every write, moved
 // at most a few times a second so that a busy stream costs no timer per
-// event; a write larger than stallRate bytes gets its own.
+// event; a write larger than stallRate bytes gets its own. A watch that goes
+// idle clears it (see idle): over HTTP/2 a write deadline is a timer that
+// resets the stream when it fires, whether a write is under way or not.
 type stallGuard struct {
-	rc    *http.ResponseController
-	armed time.Time
+	rc     *http.ResponseController
+	armed  time.Time   // when the deadline was last moved; zero while none is set
+	rest   *time.Timer // fires restAt, to clear the deadline of an idle watch
+	restAt time.Time
 }
 
 func (g *stallGuard) arm(n int) {
@@ -237,7 +250,37 @@ func (g *stallGuard) arm(n int) {
 	_ = g.rc.SetWriteDeadline(now.Add(stallTimeout + extra))
 }
 
+// idle returns what to wait on, beside events, while the watch writes
+// nothing: it fires half a stallTimeout after the deadline was last moved,
+// well before the deadline, and the watch then calls rested. Nil while no
+// deadline is set. The timer moves only when the deadline did.
+func (g *stallGuard) idle() <-chan time.Time {
+	if g.armed.IsZero() {
+		return nil
+	}
+	at := g.armed.Add(stallTimeout / 2)
+	if at != g.restAt {
+		g.restAt = at
+		if g.rest == nil {
+			g.rest = time.NewTimer(time.Until(at))
+		} else {
+			g.rest.Reset(time.Until(at))
+		}
+	}
+	return g.rest.C
+}
+
+// rested clears the deadline of a watch that has been idle since it was
+// set; the next write sets it again.
+func (g *stallGuard) rested() {
+	g.disarm()
+	g.armed, g.restAt = time.Time{}, time.Time{}
+}
+
 func (g *stallGuard) disarm() {
+	if g.rest != nil {
+		g.rest.Stop()
+	}
 	if !g.armed.IsZero() {
 		_ = g.rc.SetWriteDeadline(time.Time{})
 	}

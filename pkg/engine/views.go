@@ -63,9 +63,11 @@ func (e *Engine) ListRevisionPage(ctx context.Context, opts ListOptions) (*Revis
 	defer x.mu.RUnlock()
 	page := &RevisionPage{ResourceVersion: formatRV(x.listRV())}
 	tree := x.narrowest(opts)
-	if opts.Namespace == "" && (opts.Labels == nil || opts.Labels.Empty()) && (opts.Fields == nil || opts.Fields.Empty()) {
+	if opts.Namespace == "" && opts.After == (Position{}) && (opts.Labels == nil || opts.Labels.Empty()) && (opts.Fields == nil || opts.Fields.Empty()) {
 		// Every object is in: sized once (a list of a million grew its
-		// slice through 250 MB of copies).
+		// slice through 250 MB of copies). Not a page that continues: how
+		// many follow its start is not known, and near the end of a large
+		// list tree.Len() would be far too many.
 		n := tree.Len()
 		if opts.Limit > 0 {
 			n = min(n, opts.Limit)

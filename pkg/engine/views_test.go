@@ -127,3 +127,36 @@ func TestListRevisionPage(t *testing.T) {
 		}
 	}
 }
+
+// TestListRevisionPageTail: a page that continues near the end of a
+// cluster-wide list is sized for what it holds, not for the whole index (a
+// continue token without a limit made every such page allocate a slot for
+// every revision there is, for an answer of one).
+func TestListRevisionPageTail(t *testing.T) {
+	h := newHarness(t, embeddedBackend())
+	h.createRepo("blueprints", false)
+	init := pkgapi.Task{Type: pkgapi.TaskTypeInit, Init: &pkgapi.InitTask{Description: "d"}}
+	for _, pkg := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
+		h.mustCreate(pkgapi.PackageRevID{Target: pkgapi.CatalogTarget, Repository: "blueprints", Package: pkg, Workspace: "w"}, init)
+	}
+	all, err := h.eng.ListRevisionPage(h.ctx, engine.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all.Items) != 8 {
+		t.Fatalf("%d revisions, want 8", len(all.Items))
+	}
+	last := all.Items[len(all.Items)-2]
+	for _, limit := range []int{0, 100} {
+		page, err := h.eng.ListRevisionPage(h.ctx, engine.ListOptions{Limit: limit, After: engine.Position{Namespace: last.Namespace(), Name: last.Name()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Items) != 1 || page.More {
+			t.Fatalf("limit %d: %d items (more %v) after the last but one, want 1", limit, len(page.Items), page.More)
+		}
+		if c := cap(page.Items); c > 2 {
+			t.Errorf("limit %d: a page of 1 item has room for %d", limit, c)
+		}
+	}
+}
