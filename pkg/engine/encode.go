@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/json"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -24,8 +25,9 @@ func appendJSON(b []byte, s snap) []byte {
 	b = appendString(b, s.repo.key.namespace)
 	b = append(b, `,"uid":`...)
 	b = appendString(b, s.uid())
-	b = append(b, `,"resourceVersion":`...)
-	b = appendString(b, formatRV(s.rv))
+	b = append(b, `,"resourceVersion":"`...)
+	b = strconv.AppendUint(b, s.rv, 10)
+	b = append(b, '"')
 	b = append(b, `,"generation":1`...)
 	if m.created != 0 { // omitzero
 		b = append(b, `,"creationTimestamp":`...)
@@ -152,12 +154,20 @@ func appendTime(b []byte, sec int64) []byte {
 	return append(b, '"')
 }
 
+// plain are the bytes encoding/json writes as they are: one load a byte
+// where seven comparisons were (a third of a list's time).
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
 // appendString writes s as a JSON string as encoding/json does, HTML
 // characters escaped; plain strings (the usual case) are copied as they are.
 func appendString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= utf8.RuneSelf {
+		if !plain[s[i]] {
 			q, _ := json.Marshal(s)
 			return append(b, q...)
 		}

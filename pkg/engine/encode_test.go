@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -54,6 +55,39 @@ func TestAppendJSON(t *testing.T) {
 						t.Errorf("%s %s latest=%v upgrade=%v:\n got %s\nwant %s", name, tag, s.latest(), upgrade != nil, got, want)
 					}
 				}
+			}
+		}
+	}
+}
+
+// BenchmarkAppendJSON: the cost of one object of a list.
+func BenchmarkAppendJSON(b *testing.B) {
+	at := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	meta := format.Meta{Lifecycle: pkgapi.LifecyclePublished, Workspace: "one", UID: "5f0c6f9e-1f6b-4d5e-9a43-1f0b6f1d2c3e", Created: at,
+		PublishedBy: "alice@example.org", PublishedAt: at.Add(time.Hour), Labels: map[string]string{"team": "web", "tier": "frontend"},
+		Tasks: []pkgapi.Task{{Type: pkgapi.TaskTypeInit, Init: &pkgapi.InitTask{Description: "a package of the web team"}}}}
+	rs := &repoState{key: repoKey{"ns", "bp"}, obj: configapi.Repository{}, host: "pkgserver:8080", prefix: "ns/bp", status: &repoStatus{}}
+	p := &pkgState{key: pkgKey{embeddedStore, "ns/bp/team-3/app-1234"}}
+	m := format.Manifest(meta)
+	r := newRev("v3", m.Descriptor, metaFrom(format.ArtifactType, meta))
+	p.setRevs([]*rev{r})
+	s := snap{repo: rs, pkg: p, rev: r, rv: 123456789}
+	buf := appendJSON(nil, s)
+	b.SetBytes(int64(len(buf)))
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = appendJSON(buf[:0], s)
+	}
+}
+
+// TestAppendStringEveryByte: every byte, alone and inside text, is written
+// as encoding/json writes it.
+func TestAppendStringEveryByte(t *testing.T) {
+	for c := range 256 {
+		for _, s := range []string{string([]byte{byte(c)}), "ab" + string([]byte{byte(c)}) + "cd"} {
+			want, _ := json.Marshal(s)
+			if got := appendString(nil, s); !bytes.Equal(got, want) {
+				t.Errorf("byte %#x: %s, want %s", c, got, want)
 			}
 		}
 	}
