@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -62,21 +61,7 @@ func TestConsoleConfig(t *testing.T) {
 // page waiting for a change holds its connection for up to 25 seconds, and
 // would hold the shutdown as long.
 func TestShutdownEndsLivePages(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	addrc := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler),
-			ShutdownTimeout: 20 * time.Second, Started: func(a string) { addrc <- a }})
-	}()
-	var base string
-	select {
-	case a := <-addrc:
-		base = "http://" + a
-	case err := <-done:
-		t.Fatal(err)
-	}
+	base, stop := startServer(t)
 	// The page may be answered at once when something changed since it was
 	// shown (the first scan finishing, on a loaded machine): then wait again.
 	var live chan int
@@ -90,17 +75,7 @@ func TestShutdownEndsLivePages(t *testing.T) {
 			t.Fatalf("the live page never waited: %d", <-live)
 		}
 	}
-	start := time.Now()
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the server did not stop within 10s")
-	}
-	if d := time.Since(start); d > 5*time.Second {
+	if d := stop(); d > 5*time.Second {
 		t.Errorf("stopped after %s", d)
 	}
 	if code := <-live; code != http.StatusNoContent {
