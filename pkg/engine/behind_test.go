@@ -106,3 +106,33 @@ func sortedCounts(m map[string]int) []string {
 	}
 	return out
 }
+
+// TestStartReadsEachManifestOnce: a start without a checkpoint (here after
+// a crash) reads every revision's manifest once. Fails if a package the
+// index does not know yet is read twice, once to compare and once under
+// its lock: the cost of a start that reads a million manifests.
+func TestStartReadsEachManifestOnce(t *testing.T) {
+	r := newCrashRig(t, testregistry.Start(t), "startreads")
+	r.must("repo", r.createRepo(r.repo))
+	pkgs := []string{"a", "b", "c"}
+	for _, p := range pkgs {
+		r.must("create", r.create(r.id(p, "one")))
+		r.publish(nameOf(r.id(p, "one")))
+	}
+	r.requests.take()
+	r.crash()
+	counts, total := r.requests.take()
+	t.Logf("start: %d requests: %v", total, sortedCounts(counts))
+	if got := counts["GET tags/list"]; got != len(pkgs) {
+		t.Errorf("the start listed tags %d times, want %d (once per package)", got, len(pkgs))
+	}
+	// One revision in each package, and the writer lease's manifest.
+	if got := counts["GET manifests"]; got != len(pkgs)+1 {
+		t.Errorf("the start fetched %d manifests, want %d", got, len(pkgs)+1)
+	}
+	for _, p := range pkgs {
+		if got := r.get(nameOf(r.id(p, "one"))); got.Spec.Lifecycle != pkgapi.LifecyclePublished {
+			t.Errorf("%s after the start: %s", p, got.Spec.Lifecycle)
+		}
+	}
+}

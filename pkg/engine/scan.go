@@ -175,12 +175,17 @@ func (e *Engine) scanRepository(ctx context.Context, rs *repoState) error {
 // syncPackage reads a package and, if it differs from the index, publishes
 // the difference under the package's lock.
 func (e *Engine) syncPackage(ctx context.Context, s store.Store, k pkgKey) error {
-	tags, err := e.readTags(ctx, s, k)
-	if err != nil {
-		return err
-	}
-	if len(diffRecords(k, e.idx.tagsOf(k), tags)) == 0 && !e.idx.incomplete(k) {
-		return nil
+	// A package the index has no tags of is read once, under its lock:
+	// there is nothing to compare first, and reading it twice would read
+	// its manifests twice at a start.
+	if known := e.idx.tagsOf(k); len(known) > 0 {
+		tags, err := e.readTags(ctx, s, k)
+		if err != nil {
+			return err
+		}
+		if len(diffRecords(k, known, tags)) == 0 && !e.idx.incomplete(k) {
+			return nil
+		}
 	}
 	t, err := e.lock(ctx, k.String())
 	if err != nil {

@@ -35,8 +35,11 @@ type index struct {
 	// entries are the index.json manifests: one per tag, and one without a
 	// ref.name annotation for each manifest that has no tag.
 	entries []ocispec.Descriptor
-	// infos holds manifestInfo for every manifest digest in entries.
+	// infos holds manifestInfo of manifests listed in entries, read on
+	// first use (see info): a load reads index.json alone, so a scan of
+	// every repository reads no manifest.
 	infos map[digest.Digest]manifestInfo
+	read  func(digest.Digest) (manifestInfo, error) // one listed manifest's info
 }
 
 // parseManifestInfo reads the fields of an image manifest or image index that
@@ -86,7 +89,17 @@ func foreign(d ocispec.Descriptor) bool {
 // loadIndex reads index.json of repoDir and the manifests it lists (once, for
 // their subject and artifactType). A missing index.json is an empty index.
 func loadIndex(fsy fsys.FS, repoDir string) (*index, error) {
-	idx := &index{infos: map[digest.Digest]manifestInfo{}}
+	idx := &index{infos: map[digest.Digest]manifestInfo{}, read: func(d digest.Digest) (manifestInfo, error) {
+		path, err := blobPath(repoDir, d)
+		if err != nil {
+			return manifestInfo{}, err
+		}
+		b, err := readFile(fsy, path)
+		if err != nil {
+			return manifestInfo{}, err
+		}
+		return parseManifestInfo(b)
+	}}
 	data, err := readFile(fsy, filepath.Join(repoDir, ocispec.ImageIndexFile))
 	if isNotExist(err) {
 		return idx, nil
@@ -99,25 +112,21 @@ func loadIndex(fsy fsys.FS, repoDir string) (*index, error) {
 		return nil, fmt.Errorf("parse %s: %w", ocispec.ImageIndexFile, err)
 	}
 	idx.entries = ix.Manifests
-	for _, e := range ix.Manifests {
-		if _, ok := idx.infos[e.Digest]; ok {
-			continue
-		}
-		path, err := blobPath(repoDir, e.Digest)
-		if err != nil {
-			return nil, err
-		}
-		b, err := readFile(fsy, path)
-		if err != nil {
-			return nil, fmt.Errorf("read manifest %s listed in index.json: %w", e.Digest, err)
-		}
-		info, err := parseManifestInfo(b)
-		if err != nil {
-			return nil, err
-		}
-		idx.infos[e.Digest] = info
-	}
 	return idx, nil
+}
+
+// info returns the manifestInfo of listed manifest d, reading the manifest
+// the first time.
+func (idx *index) info(d digest.Digest) (manifestInfo, error) {
+	if info, ok := idx.infos[d]; ok {
+		return info, nil
+	}
+	info, err := idx.read(d)
+	if err != nil {
+		return manifestInfo{}, fmt.Errorf("read manifest %s listed in index.json: %w", d, err)
+	}
+	idx.infos[d] = info
+	return info, nil
 }
 
 // save writes index.json atomically; see writeFileAtomic.
@@ -152,7 +161,7 @@ func (idx *index) find(tag string, d digest.Digest) (ocispec.Descriptor, bool) {
 
 // snapshot returns a copy of idx so that a failed save can be rolled back.
 func (idx *index) snapshot() index {
-	return index{entries: slices.Clone(idx.entries), infos: maps.Clone(idx.infos)}
+	return index{entries: slices.Clone(idx.entries), infos: maps.Clone(idx.infos), read: idx.read}
 }
 
 // addManifest lists desc untagged unless it is already listed.
@@ -193,7 +202,12 @@ func (idx *index) untag(tag string) bool {
 // keepListed adds an untagged entry for old if no entry lists its digest any more.
 func (idx *index) keepListed(old ocispec.Descriptor) {
 	if _, ok := idx.find("", old.Digest); !ok {
-		idx.entries = append(idx.entries, entry(old, idx.infos[old.Digest], ""))
+		info, err := idx.info(old.Digest)
+		if err != nil {
+			// Unreadable: the entry keeps what index.json said of it.
+			info = manifestInfo{artifactType: old.ArtifactType}
+		}
+		idx.entries = append(idx.entries, entry(old, info, ""))
 	}
 }
 

@@ -45,8 +45,13 @@ func (r *Repository) Tag(ctx context.Context, desc ocispec.Descriptor, reference
 			return false, nil
 		}
 		target, ok := idx.find("", desc.Digest)
-		info := idx.infos[desc.Digest]
-		if !ok {
+		var info manifestInfo
+		if ok {
+			var err error
+			if info, err = idx.info(desc.Digest); err != nil {
+				return false, err
+			}
+		} else {
 			// Stored as a blob but never listed: read it once for its metadata.
 			data, i, err := r.readManifest(desc.Digest)
 			if err != nil {
@@ -123,17 +128,23 @@ func (r *Repository) Referrers(ctx context.Context, subject ocispec.Descriptor, 
 	idx, err := r.index()
 	var refs []ocispec.Descriptor
 	if err == nil {
-		for d, info := range idx.infos {
-			if info.subject != subject.Digest || artifactType != "" && info.artifactType != artifactType {
+		seen := map[digest.Digest]bool{}
+		for _, e := range idx.entries {
+			if seen[e.Digest] {
 				continue
 			}
-			e, ok := idx.find("", d)
-			if !ok {
+			seen[e.Digest] = true
+			var info manifestInfo
+			if info, err = idx.info(e.Digest); err != nil {
+				err = fmt.Errorf("layout: %s: %w", r.name, err)
+				break
+			}
+			if info.subject != subject.Digest || artifactType != "" && info.artifactType != artifactType {
 				continue
 			}
 			refs = append(refs, ocispec.Descriptor{
 				MediaType:    e.MediaType,
-				Digest:       d,
+				Digest:       e.Digest,
 				Size:         e.Size,
 				ArtifactType: info.artifactType,
 				Annotations:  info.annotations,
