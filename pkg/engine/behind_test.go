@@ -111,6 +111,7 @@ func sortedCounts(m map[string]int) []string {
 // a crash) reads every revision's manifest once. Fails if a package the
 // index does not know yet is read twice, once to compare and once under
 // its lock: the cost of a start that reads a million manifests.
+// TestRescanLocksNoPathWithoutPackages is its other side.
 func TestStartReadsEachManifestOnce(t *testing.T) {
 	r := newCrashRig(t, testregistry.Start(t), "startreads")
 	r.must("repo", r.createRepo(r.repo))
@@ -123,8 +124,9 @@ func TestStartReadsEachManifestOnce(t *testing.T) {
 	r.crash()
 	counts, total := r.requests.take()
 	t.Logf("start: %d requests: %v", total, sortedCounts(counts))
-	if got := counts["GET tags/list"]; got != len(pkgs) {
-		t.Errorf("the start listed tags %d times, want %d (once per package)", got, len(pkgs))
+	// Twice per package: to see it has revisions, then under its lock.
+	if got := counts["GET tags/list"]; got != 2*len(pkgs) {
+		t.Errorf("the start listed tags %d times, want %d (twice per package)", got, 2*len(pkgs))
 	}
 	// One revision in each package, and the writer lease's manifest.
 	if got := counts["GET manifests"]; got != len(pkgs)+1 {

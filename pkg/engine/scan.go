@@ -175,9 +175,6 @@ func (e *Engine) scanRepository(ctx context.Context, rs *repoState) error {
 // syncPackage reads a package and, if it differs from the index, publishes
 // the difference under the package's lock.
 func (e *Engine) syncPackage(ctx context.Context, s store.Store, k pkgKey) error {
-	// A package the index has no tags of is read once, under its lock:
-	// there is nothing to compare first, and reading it twice would read
-	// its manifests twice at a start.
 	if known := e.idx.tagsOf(k); len(known) > 0 {
 		tags, err := e.readTags(ctx, s, k)
 		if err != nil {
@@ -185,6 +182,14 @@ func (e *Engine) syncPackage(ctx context.Context, s store.Store, k pkgKey) error
 		}
 		if len(diffRecords(k, known, tags)) == 0 && !e.idx.incomplete(k) {
 			return nil
+		}
+	} else {
+		// A package the index has no tags of is read once, under its lock,
+		// if it has a tag to read: reading it to compare first would read
+		// its manifests twice at a start.
+		tags, err := e.listTags(ctx, s, k)
+		if err != nil || len(tags) == 0 {
+			return err
 		}
 	}
 	t, err := e.lock(ctx, k.String())
@@ -222,19 +227,13 @@ func (e *Engine) readTags(ctx context.Context, s store.Store, k pkgKey) (tagMap,
 	if err != nil {
 		return nil, err
 	}
-	var all []string
-	err = repo.Tags(ctx, "", func(t []string) error { all = append(all, t...); return nil })
-	if errors.Is(err, errdef.ErrNotFound) {
-		return tagMap{}, nil
-	}
+	all, err := listTracked(ctx, repo, path)
 	if err != nil {
-		return nil, fmt.Errorf("list tags of %s: %w", path, err)
+		return nil, err
 	}
 	out := tagMap{}
 	for _, tag := range all {
 		switch {
-		case !tracked(tag):
-			continue
 		case isTombstone(tag):
 			out[tag] = ocispec.Descriptor{}
 			continue
@@ -259,6 +258,36 @@ func (e *Engine) readTags(ctx context.Context, s store.Store, k pkgKey) (tagMap,
 		d = normalize(tag, d)
 		d.Data = data
 		out[tag] = d
+	}
+	return out, nil
+}
+
+// listTags returns the tags of package k that pkgserver tracks.
+func (e *Engine) listTags(ctx context.Context, s store.Store, k pkgKey) ([]string, error) {
+	repo, err := s.Repository(ctx, k.path)
+	if err != nil {
+		return nil, err
+	}
+	return listTracked(ctx, repo, k.path)
+}
+
+// listTracked lists the tags of repo at path that pkgserver tracks; none
+// when the repository does not exist.
+func listTracked(ctx context.Context, repo store.Repository, path string) ([]string, error) {
+	var out []string
+	err := repo.Tags(ctx, "", func(t []string) error {
+		for _, tag := range t {
+			if tracked(tag) {
+				out = append(out, tag)
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, errdef.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list tags of %s: %w", path, err)
 	}
 	return out, nil
 }

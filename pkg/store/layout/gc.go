@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+
+	"pkgserver.dev/pkgserver/pkg/errdef"
 )
 
 // Defaults of GCOptions.
@@ -103,15 +105,23 @@ func (r *Repository) collect(cutoff time.Time, res *GCResult) error {
 	if err != nil {
 		return err
 	}
-	return r.sweep(r.mark(idx), cutoff, res)
+	live, err := r.mark(idx)
+	if err != nil {
+		return err
+	}
+	return r.sweep(live, cutoff, res)
 }
 
 // mark returns every digest reachable from the listed manifests. Manifests
 // that are not listed (children of an index, subjects) are read from disk.
-func (r *Repository) mark(idx *index) map[digest.Digest]bool {
+// A manifest that cannot be read is an error, never a reason to collect what
+// it refers to: the repository is then left as it is.
+func (r *Repository) mark(idx *index) (map[digest.Digest]bool, error) {
 	live := map[digest.Digest]bool{}
+	listed := map[digest.Digest]bool{}
 	var todo []digest.Digest
 	for _, e := range idx.entries {
+		listed[e.Digest] = true
 		todo = append(todo, e.Digest)
 	}
 	for len(todo) > 0 {
@@ -121,11 +131,21 @@ func (r *Repository) mark(idx *index) map[digest.Digest]bool {
 			continue
 		}
 		live[d] = true
-		info, ok := idx.infos[d]
-		if !ok {
-			if info, ok = r.unlistedManifest(d); !ok {
+		var info manifestInfo
+		if listed[d] {
+			var err error
+			if info, err = idx.info(d); err != nil {
+				return nil, err
+			}
+		} else {
+			i, ok, err := r.unlistedManifest(d)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
 				continue
 			}
+			info = i
 		}
 		for _, b := range info.blobs {
 			live[b] = true
@@ -135,21 +155,35 @@ func (r *Repository) mark(idx *index) map[digest.Digest]bool {
 			todo = append(todo, info.subject)
 		}
 	}
-	return live
+	return live, nil
 }
 
 // unlistedManifest reads a manifest that index.json does not list; false when
-// it is missing, too large to be a manifest or not one.
-func (r *Repository) unlistedManifest(d digest.Digest) (manifestInfo, bool) {
+// it is missing, too large to be a manifest or not one, an error when it
+// cannot be read.
+func (r *Repository) unlistedManifest(d digest.Digest) (manifestInfo, bool, error) {
 	path, err := blobPath(r.dir, d)
 	if err != nil {
-		return manifestInfo{}, false
+		return manifestInfo{}, false, nil
 	}
-	if fi, err := r.s.fs.Stat(path); err != nil || fi.Size() > maxManifestSize {
-		return manifestInfo{}, false
+	fi, err := r.s.fs.Stat(path)
+	if isNotExist(err) {
+		return manifestInfo{}, false, nil
+	}
+	if err != nil {
+		return manifestInfo{}, false, fmt.Errorf("read manifest %s: %w", d, err)
+	}
+	if fi.Size() > maxManifestSize {
+		return manifestInfo{}, false, nil
 	}
 	_, info, err := r.readManifest(d)
-	return info, err == nil
+	switch {
+	case errors.Is(err, errdef.ErrNotFound), errors.Is(err, errdef.ErrInvalid):
+		return manifestInfo{}, false, nil
+	case err != nil:
+		return manifestInfo{}, false, fmt.Errorf("read manifest %s: %w", d, err)
+	}
+	return info, true, nil
 }
 
 // sweep removes the blobs not in live whose mtime is before cutoff, and
