@@ -9,7 +9,6 @@ import (
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"golang.org/x/sync/errgroup"
 )
 
 // ChangedSince reports whether any repository's tags or manifests, or the
@@ -23,56 +22,38 @@ import (
 // each, and the system answers many at once.
 func (s *Store) ChangedSince(ctx context.Context, t time.Time) (bool, error) {
 	var changed atomic.Bool
-	newer := func(fi fs.FileInfo) bool { return changeTime(fi).After(t) }
-	g, ctx := errgroup.WithContext(ctx)
-	sem := make(chan struct{}, 16)
-	var walk func(dir string) error
-	walk = func(dir string) error {
-		if err := ctx.Err(); err != nil || changed.Load() {
-			return err
-		}
-		fi, err := s.fs.Stat(dir)
+	newer := func(path string) (bool, error) {
+		fi, err := s.fs.Stat(path)
 		if err != nil {
-			return err
+			return false, err
 		}
-		if newer(fi) {
-			changed.Store(true)
-			return nil
-		}
-		entries, err := s.fs.ReadDir(dir)
-		if err != nil {
-			return err
-		}
+		return changeTime(fi).After(t), nil
+	}
+	err := s.walk(ctx, s.root, func(dir string, entries []fs.DirEntry) error {
+		paths := []string{dir}
 		for _, e := range entries {
-			if changed.Load() || !e.IsDir() {
-				continue
-			}
-			if e.Name() != layoutDirName {
-				sub := filepath.Join(dir, e.Name())
-				select {
-				case sem <- struct{}{}: // another goroutine takes it
-					g.Go(func() error {
-						defer func() { <-sem }()
-						return walk(sub)
-					})
-				default:
-					if err := walk(sub); err != nil {
-						return err
-					}
+			if e.IsDir() && e.Name() == layoutDirName {
+				for _, f := range []string{ocispec.ImageIndexFile, ocispec.ImageLayoutFile} {
+					paths = append(paths, filepath.Join(dir, layoutDirName, f))
 				}
-				continue
 			}
-			for _, f := range []string{ocispec.ImageIndexFile, ocispec.ImageLayoutFile} {
-				fi, err := s.fs.Stat(filepath.Join(dir, layoutDirName, f))
-				if err == nil && newer(fi) {
-					changed.Store(true)
-				}
+		}
+		for i, p := range paths {
+			n, err := newer(p)
+			if i > 0 && isNotExist(err) {
+				continue // a layout without its files yet
+			}
+			if err != nil {
+				return err
+			}
+			if n || changed.Load() {
+				changed.Store(true)
+				return errStopWalk
 			}
 		}
 		return nil
-	}
-	g.Go(func() error { return walk(s.root) })
-	if err := g.Wait(); err != nil {
+	})
+	if err != nil {
 		return true, err
 	}
 	return changed.Load(), nil

@@ -91,19 +91,32 @@ func removeIfEmpty(fsy fsys.FS, dir string) (bool, error) {
 	return true, fsy.Remove(dir)
 }
 
-// removeTemps deletes the temp files directly in dir: leftovers of writes
+// tempsIn lists the temp files directly in dir: leftovers of writes
 // interrupted by a crash. Finished files are only ever created by rename, so
 // nothing else can be partial.
-func removeTemps(fsy fsys.FS, dir string) error {
+func tempsIn(fsy fsys.FS, dir string) ([]string, error) {
 	entries, err := fsy.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var temps []string
+	for _, e := range entries {
+		if !e.IsDir() && strings.HasPrefix(e.Name(), tmpPrefix) {
+			temps = append(temps, filepath.Join(dir, e.Name()))
+		}
+	}
+	return temps, nil
+}
+
+// removeTemps deletes the temp files directly in dir (see tempsIn).
+func removeTemps(fsy fsys.FS, dir string) error {
+	temps, err := tempsIn(fsy, dir)
 	if err != nil {
 		return err
 	}
-	for _, e := range entries {
-		if !e.IsDir() && strings.HasPrefix(e.Name(), tmpPrefix) {
-			if err := fsy.Remove(filepath.Join(dir, e.Name())); err != nil && !isNotExist(err) {
-				return err
-			}
+	for _, p := range temps {
+		if err := fsy.Remove(p); err != nil && !isNotExist(err) {
+			return err
 		}
 	}
 	return nil

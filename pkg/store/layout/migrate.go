@@ -1,8 +1,12 @@
 package layout
 
 import (
+	"context"
+	"io/fs"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -18,55 +22,91 @@ import (
 // there holding a regular file "oci-layout" is one (under the current mapping
 // such a directory only ever holds subdirectories).
 func (s *Store) recover() error {
-	var walk func(dir string) error
-	walk = func(dir string) error {
-		if isRegular(s.fs, filepath.Join(dir, ocispec.ImageLayoutFile)) && dir != s.root {
+	found, err := s.findRecoveries()
+	if err != nil {
+		return err
+	}
+	if len(found.old) > 0 {
+		slices.Sort(found.old) // a parent before its children
+		for _, dir := range found.old {
 			if err := s.migrate(dir); err != nil {
 				return err
 			}
 		}
-		entries, err := s.fs.ReadDir(dir)
-		if err != nil {
+		// The layouts moved into place may hold temp files of their own.
+		if found, err = s.findRecoveries(); err != nil {
 			return err
 		}
-		for _, e := range entries {
-			switch {
-			case !e.IsDir():
-			case e.Name() == layoutDirName:
-				if err := s.removeLayoutTemps(filepath.Join(dir, layoutDirName)); err != nil {
-					return err
-				}
-			default:
-				if err := walk(filepath.Join(dir, e.Name())); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
 	}
-	return walk(s.root)
-}
-
-// removeLayoutTemps removes the temp files of a layout directory and of its blob directories.
-func (s *Store) removeLayoutTemps(layoutDir string) error {
-	if err := removeTemps(s.fs, layoutDir); err != nil {
-		return err
-	}
-	algs, err := s.fs.ReadDir(filepath.Join(layoutDir, blobsDir))
-	if isNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	for _, a := range algs {
-		if a.IsDir() {
-			if err := removeTemps(s.fs, filepath.Join(layoutDir, blobsDir, a.Name())); err != nil {
-				return err
-			}
+	slices.Sort(found.temps)
+	for _, p := range found.temps {
+		if err := s.fs.Remove(p); err != nil && !isNotExist(err) {
+			return err
 		}
 	}
 	return nil
+}
+
+// recoveries is what recover has to do.
+type recoveries struct {
+	old   []string // directories of a layout of the previous mapping
+	temps []string // temp files in layouts and their blob directories
+}
+
+// findRecoveries walks the name directories on several goroutines (a start
+// after a crash reads every one of them before serving).
+func (s *Store) findRecoveries() (recoveries, error) {
+	var mu sync.Mutex
+	var found recoveries
+	err := s.walk(context.Background(), s.root, func(dir string, entries []fs.DirEntry) error {
+		var old bool
+		var temps []string
+		for _, e := range entries {
+			switch {
+			case !e.IsDir():
+				old = old || e.Name() == ocispec.ImageLayoutFile && dir != s.root && e.Type().IsRegular()
+			case e.Name() == layoutDirName:
+				t, err := s.layoutTemps(filepath.Join(dir, layoutDirName))
+				if err != nil {
+					return err
+				}
+				temps = append(temps, t...)
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if old {
+			found.old = append(found.old, dir)
+		}
+		found.temps = append(found.temps, temps...)
+		return nil
+	})
+	return found, err
+}
+
+// layoutTemps lists the temp files of a layout directory and of its blob directories.
+func (s *Store) layoutTemps(layoutDir string) ([]string, error) {
+	temps, err := tempsIn(s.fs, layoutDir)
+	if err != nil {
+		return nil, err
+	}
+	algs, err := s.fs.ReadDir(filepath.Join(layoutDir, blobsDir))
+	if isNotExist(err) {
+		return temps, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range algs {
+		if a.IsDir() {
+			t, err := tempsIn(s.fs, filepath.Join(layoutDir, blobsDir, a.Name()))
+			if err != nil {
+				return nil, err
+			}
+			temps = append(temps, t...)
+		}
+	}
+	return temps, nil
 }
 
 // blobAlgorithms are the blob directories of a layout that migrate moves.
