@@ -17,6 +17,7 @@ package layout
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -263,44 +264,31 @@ func (s *Store) Repositories(ctx context.Context, last string, fn func(repos []s
 
 // list walks the name directories (never into a layout) for created repositories.
 func (s *Store) list(ctx context.Context) ([]string, error) {
+	var mu sync.Mutex
 	var repos []string
-	var walk func(dir, name string) error
-	walk = func(dir, name string) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		entries, err := s.fs.ReadDir(dir)
-		if err != nil {
-			return err
-		}
+	err := s.walk(ctx, s.root, func(dir string, entries []fs.DirEntry) error {
 		for _, e := range entries {
-			switch {
-			case !e.IsDir():
-			case e.Name() == layoutDirName:
-				_, err := s.fs.Stat(filepath.Join(dir, layoutDirName, ocispec.ImageLayoutFile))
-				if err == nil && names.ValidateOCIRepository(name) == nil {
-					repos = append(repos, name)
-				}
-			default:
-				if err := walk(filepath.Join(dir, e.Name()), joinName(name, e.Name())); err != nil {
-					return err
-				}
+			if !e.IsDir() || e.Name() != layoutDirName {
+				continue
+			}
+			rel, err := filepath.Rel(s.root, dir)
+			if err != nil {
+				return err
+			}
+			name := filepath.ToSlash(rel)
+			if _, err := s.fs.Stat(filepath.Join(dir, layoutDirName, ocispec.ImageLayoutFile)); err == nil && names.ValidateOCIRepository(name) == nil {
+				mu.Lock()
+				repos = append(repos, name)
+				mu.Unlock()
 			}
 		}
 		return nil
-	}
-	if err := walk(s.root, ""); err != nil {
+	})
+	if err != nil {
 		return nil, fmt.Errorf("layout: list repositories: %w", err)
 	}
 	slices.Sort(repos)
 	return repos, nil
-}
-
-func joinName(parent, child string) string {
-	if parent == "" {
-		return child
-	}
-	return parent + "/" + child
 }
 
 // pages passes the sorted names after last to fn, pageSize at a time.
