@@ -64,7 +64,8 @@ func (s *Store) findRecoveries() (recoveries, error) {
 		for _, e := range entries {
 			switch {
 			case !e.IsDir():
-				old = old || e.Name() == ocispec.ImageLayoutFile && dir != s.root && e.Type().IsRegular()
+				// Stat follows a symbolic link, as the layout's readers do.
+				old = old || e.Name() == ocispec.ImageLayoutFile && dir != s.root && isRegular(s.fs, filepath.Join(dir, e.Name()))
 			case e.Name() == layoutDirName:
 				t, err := s.layoutTemps(filepath.Join(dir, layoutDirName))
 				if err != nil {
