@@ -29,7 +29,7 @@ func (s *Store) ChangedSince(ctx context.Context, t time.Time) (bool, error) {
 		}
 		return changeTime(fi).After(t), nil
 	}
-	err := s.walk(ctx, s.root, func(dir string, entries []fs.DirEntry) error {
+	err := s.walk(ctx, s.root, walkParallelism, func(dir string, entries []fs.DirEntry) error {
 		paths := []string{dir}
 		for _, e := range entries {
 			if e.IsDir() && e.Name() == layoutDirName {

@@ -58,7 +58,7 @@ type recoveries struct {
 func (s *Store) findRecoveries() (recoveries, error) {
 	var mu sync.Mutex
 	var found recoveries
-	err := s.walk(context.Background(), s.root, func(dir string, entries []fs.DirEntry) error {
+	err := s.walk(context.Background(), s.root, walkParallelism, func(dir string, entries []fs.DirEntry) error {
 		var old bool
 		var temps []string
 		for _, e := range entries {

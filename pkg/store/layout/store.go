@@ -262,11 +262,15 @@ func (s *Store) Repositories(ctx context.Context, last string, fn func(repos []s
 	return pages(ctx, repos, last, fn)
 }
 
-// list walks the name directories (never into a layout) for created repositories.
+// list walks the name directories (never into a layout) for created
+// repositories, on one goroutine: the engine's scans behind serving list
+// them, and must leave the other cores to requests (measured: a start from
+// the checkpoint answers its first full list later when the scan it starts
+// walks on every core).
 func (s *Store) list(ctx context.Context) ([]string, error) {
 	var mu sync.Mutex
 	var repos []string
-	err := s.walk(ctx, s.root, func(dir string, entries []fs.DirEntry) error {
+	err := s.walk(ctx, s.root, 1, func(dir string, entries []fs.DirEntry) error {
 		for _, e := range entries {
 			if !e.IsDir() || e.Name() != layoutDirName {
 				continue

@@ -9,20 +9,21 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// walkParallelism is how many directories a walk reads at once: the cost is
-// system calls, and the system answers many at once.
+// walkParallelism is how many directories a walk reads at once before
+// anything is served: the cost is system calls, and the system answers many
+// at once.
 const walkParallelism = 16
 
 // errStopWalk ends a walk early without an error.
 var errStopWalk = errors.New("layout: stop the walk")
 
 // walk calls visit for dir and for every directory below it except layout
-// directories, with the directory's entries, on several goroutines (visit
-// must be safe for that; the order is not defined). A visit that returns
-// errStopWalk ends the walk, and walk returns nil.
-func (s *Store) walk(ctx context.Context, dir string, visit func(dir string, entries []fs.DirEntry) error) error {
+// directories, with the directory's entries, on up to parallel goroutines
+// (visit must be safe for that; the order is not defined). A visit that
+// returns errStopWalk ends the walk, and walk returns nil.
+func (s *Store) walk(ctx context.Context, dir string, parallel int, visit func(dir string, entries []fs.DirEntry) error) error {
 	g, ctx := errgroup.WithContext(ctx)
-	sem := make(chan struct{}, walkParallelism)
+	sem := make(chan struct{}, parallel-1) // the first goroutine is one
 	var one func(dir string) error
 	one = func(dir string) error {
 		if err := ctx.Err(); err != nil {
