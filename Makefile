@@ -125,7 +125,7 @@ fuzz:
 	done
 
 # Benchmark against the targets of issues 6, 11, 12 and 13
-# (docs/performance.md): every phase at up to 100,000 revisions, about 20
+# (docs/performance.md): every phase at up to 100,000 revisions, about 10
 # minutes on 2 cores. It prints every target with its value and its ratio to
 # a baseline of the same run, and replaces the generated section of
 # $(BENCH_DOC). Smaller: make bench BENCH_ARGS="-list-sizes 1000,10000
@@ -138,7 +138,7 @@ bench: build tools
 
 # The million: memory, lists, pages, queries and starts at 1,000, 10,000,
 # 100,000 and 1,000,000 revisions on the embedded store (the fill writes the
-# OCI layout directly); about 25 minutes on 2 cores, about 10 GB of disk.
+# OCI layout directly); about 15 minutes on 2 cores, about 10 GB of disk.
 bench-scale: build tools
 	$(GO) run ./cmd/pkgbench -scale -server-bin bin/pkgserver -doc $(BENCH_DOC) -doc-section scale $(BENCH_ARGS)
 
