@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -34,6 +36,22 @@ type fakeEngine struct {
 }
 
 var _ engine.Service = (*fakeEngine)(nil)
+
+// watchOf waits until a watch of PackageRevisions has started and returns
+// the channel that feeds it; t fails after 5 s.
+func (f *fakeEngine) watchOf(t *testing.T) chan engine.Event {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		f.mu.Lock()
+		ch := f.events[pkgapi.PackageRevisionKind]
+		f.mu.Unlock()
+		if ch != nil {
+			return ch
+		}
+	}
+	t.Fatal("no watch started")
+	return nil
+}
 
 func key(ns, name string) string { return ns + "/" + name }
 

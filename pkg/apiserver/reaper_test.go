@@ -95,15 +95,7 @@ func TestWatchDropsStalledClient(t *testing.T) {
 	defer conn.Close()
 	conn.(*net.TCPConn).SetReadBuffer(4 << 10)
 	conn.Write([]byte("GET /apis/pkg.pkgserver.dev/v1alpha1/namespaces/default/packagerevisions?watch=true&resourceVersion=41 HTTP/1.1\r\nHost: x\r\n\r\n"))
-	var ch chan engine.Event
-	for deadline := time.Now().Add(5 * time.Second); ch == nil && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		f.mu.Lock()
-		ch = f.events[pkgapi.PackageRevisionKind]
-		f.mu.Unlock()
-	}
-	if ch == nil {
-		t.Fatal("no watch")
-	}
+	ch := f.watchOf(t)
 	// Large events until the socket buffers are full and well past the
 	// stall timeout; the client reads nothing.
 	big := prIn("default", "a")
@@ -195,15 +187,7 @@ func TestWatchIdleHTTP2(t *testing.T) {
 	if !lines.Scan() || !strings.Contains(lines.Text(), `"ADDED"`) {
 		t.Fatalf("first line %q (%v), want the ADDED event", lines.Text(), lines.Err())
 	}
-	var ch chan engine.Event
-	for deadline := time.Now().Add(5 * time.Second); ch == nil && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		f.mu.Lock()
-		ch = f.events[pkgapi.PackageRevisionKind]
-		f.mu.Unlock()
-	}
-	if ch == nil {
-		t.Fatal("no watch")
-	}
+	ch := f.watchOf(t)
 	// Idle well past the stall timeout, with the client reading.
 	time.Sleep(5 * stallTimeout)
 	ch <- engine.Event{Type: "MODIFIED", Kind: pkgapi.PackageRevisionKind, Object: prIn("default", "a")}

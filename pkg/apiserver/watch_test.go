@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -88,12 +87,7 @@ func TestWatch(t *testing.T) {
 					t.Fatalf("initial event %d is %s", i, l.Type)
 				}
 			}
-			var ch chan engine.Event
-			for deadline := time.Now().Add(5 * time.Second); ch == nil && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-				f.mu.Lock()
-				ch = f.events[pkgapi.PackageRevisionKind]
-				f.mu.Unlock()
-			}
+			ch := f.watchOf(t)
 			for _, ev := range tt.fed {
 				ev.Kind = pkgapi.PackageRevisionKind
 				ch <- ev
@@ -127,12 +121,7 @@ func TestWatchFallsBehind(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
-	var ch chan engine.Event
-	for deadline := time.Now().Add(5 * time.Second); ch == nil && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		f.mu.Lock()
-		ch = f.events[pkgapi.PackageRevisionKind]
-		f.mu.Unlock()
-	}
+	ch := f.watchOf(t)
 	ch <- engine.Event{Type: "MODIFIED", Kind: pkgapi.PackageRevisionKind, Object: prIn("default", "a")}
 	ch <- engine.Event{Type: "GONE"}
 	dec := json.NewDecoder(res.Body)
