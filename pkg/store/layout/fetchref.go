@@ -2,9 +2,13 @@ package layout
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"pkgserver.dev/pkgserver/pkg/errdef"
 )
 
 // FetchReference resolves a tag or digest and opens the manifest. On disk
@@ -15,6 +19,13 @@ func (r *Repository) FetchReference(ctx context.Context, reference string) (ocis
 		return desc, nil, err
 	}
 	rc, err := r.Fetch(ctx, desc)
+	if errors.Is(err, errdef.ErrNotFound) {
+		// Still listed, yet absent: damage, not a manifest deleted meanwhile.
+		// Said as missing content, so that nobody takes the tag for free.
+		if again, rerr := r.Resolve(ctx, reference); rerr == nil && again.Digest == desc.Digest {
+			return desc, nil, fmt.Errorf("layout: %s: manifest %s listed in index.json: %w: %v", r.name, desc.Digest, errdef.ErrMissingContent, err)
+		}
+	}
 	return desc, rc, err
 }
 

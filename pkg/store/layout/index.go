@@ -86,8 +86,8 @@ func foreign(d ocispec.Descriptor) bool {
 		strings.Contains(d.MediaType, ".foreign.")
 }
 
-// loadIndex reads index.json of repoDir and the manifests it lists (once, for
-// their subject and artifactType). A missing index.json is an empty index.
+// loadIndex reads index.json of repoDir; the manifests it lists are read on
+// first use (see info). A missing index.json is an empty index.
 func loadIndex(fsy fsys.FS, repoDir string) (*index, error) {
 	idx := &index{infos: map[digest.Digest]manifestInfo{}, read: func(d digest.Digest) (manifestInfo, error) {
 		path, err := blobPath(repoDir, d)
